@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Multipath TCP data scrambling: per-connection state and hooks.
+ *
+ * The MPTCP core only carries this state and calls the empty hooks below;
+ * the scrambler itself lives in an out-of-tree module (mptcp_scramble.ko)
+ * that puts kprobes on the hooks.  Without that module every hook call
+ * site is skipped, because nothing ever sets @active.
+ */
+#ifndef __NET_MPTCP_SCRAMBLE_H
+#define __NET_MPTCP_SCRAMBLE_H
+
+#include <linux/bits.h>
+#include <linux/types.h>
+
+struct sock;
+
+#define MPTCP_SCRAMBLE_RING_LEN	64
+
+/* One direction of a connection: the last 64 plaintext bytes of the data
+ * stream (seeded at establishment), the index of the newest one and the XOR
+ * of all 64.  Only the module reads or writes it.
+ */
+struct mptcp_scramble_dir {
+	u8	ring[MPTCP_SCRAMBLE_RING_LEN];
+	u8	idx;
+	u8	x;
+};
+
+struct mptcp_scramble {
+	struct mptcp_scramble_dir tx;
+	struct mptcp_scramble_dir rx;
+	/* Set by the module in mptcp_scramble_established(), cleared by the
+	 * core after mptcp_scramble_destroy(): the connection is scrambled.
+	 */
+	u8	active;
+	/* Set by the module in mptcp_scramble_fastopen(): the SYN must not
+	 * carry data, it could not be scrambled.
+	 */
+	u8	no_syn_data;
+};
+
+/* Flags of mptcp_scramble_rx() */
+#define MPTCP_SCRAMBLE_RX_COPIED	BIT(0)	/* @data was copied to be private */
+#define MPTCP_SCRAMBLE_RX_DROPPED	BIT(1)	/* no memory for the copy: @len
+						 * bytes dropped, @data is NULL
+						 */
+
+/* The hooks.  Each is empty, never inlined and lives in its own translation
+ * unit, so it always shows in kallsyms and every call is kept.  All run in
+ * atomic context and must not sleep.
+ */
+
+/* Both MPTCP keys are known: called once per connection, client and server
+ * side, under the msk data lock, before any data joins the receive stream.
+ */
+void mptcp_scramble_established(struct sock *sk, struct mptcp_scramble *scr,
+				u64 local_key, u64 remote_key);
+
+/* @len bytes at @data were just copied from the application into the msk
+ * send queue and no subflow can see them yet.  Under the msk socket lock.
+ */
+void mptcp_scramble_tx(struct sock *sk, struct mptcp_scramble *scr,
+		       u8 *data, size_t len);
+
+/* @len bytes at @data join the in-order receive stream; the memory belongs
+ * to this connection alone.  Under the msk data lock.
+ */
+void mptcp_scramble_rx(struct sock *sk, struct mptcp_scramble *scr,
+		       u8 *data, size_t len, unsigned int flags);
+
+/* The connection's state goes away (close or disconnect). */
+void mptcp_scramble_destroy(struct sock *sk, struct mptcp_scramble *scr);
+
+/* An application asked for TCP Fast Open; the module may set @no_syn_data.
+ * Under the msk socket lock.
+ */
+void mptcp_scramble_fastopen(struct sock *sk, struct mptcp_scramble *scr);
+
+#endif /* __NET_MPTCP_SCRAMBLE_H */

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The mptcp-scramble algorithm (SPEC section 2), free of the kernel and of
+//! `std`.
+//!
+//! The kernel module and the userspace crate `scramble-core` both compile
+//! this very file, so what the tests, the fuzzer and the benchmarks check
+//! in userspace is what runs in the kernel.  It has no dependencies, no
+//! `unsafe`, no allocation and no floating point or SIMD, and no input can
+//! make it panic.
+//!
+//! Each direction of a connection has a [`State`]: a 64-byte ring of the
+//! last plaintext bytes, the index of the newest one and the XOR of all of
+//! them.  Every output byte is its plaintext byte XORed with the XOR of
+//! the 64 plaintext bytes before it, the seed standing in for the bytes
+//! before the first.  So the result does not depend on how the stream is
+//! cut into chunks, and [`State::scramble`] and [`State::scramble_ref`]
+//! (or the `descramble` pair) can take turns on one stream.
+
+/// Length of the ring: how many preceding plaintext bytes each byte is
+/// mixed with.
+pub const RING_LEN: usize = 64;
+
+/// The HMAC message the seed is derived with (SPEC section 2).
+pub const SEED_LABEL: &[u8; 17] = b"mptcp-scramble v1";
+
+/// Length of a SHA-256 digest, and so of the seed.
+pub const SEED_LEN: usize = 32;
+
+/// Below this many bytes the word-at-a-time path costs more than it saves.
+const FAST_MIN_LEN: usize = 32;
+
+/// `0x0101_0101_0101_0101`: multiplying a byte by it copies it to all eight
+/// byte lanes of a word.
+const LANES: u64 = u64::MAX / 0xff;
+
+/// The scrambler state of one direction of one connection.
+///
+/// The layout is that of `struct mptcp_scramble_dir` in
+/// `include/net/mptcp_scramble.h`, so the kernel module can use the state
+/// that lives in `struct mptcp_sock` directly.
+///
+/// # Invariants
+///
+/// `x` is the XOR of the 64 bytes of `ring`.  `idx` is only ever read
+/// modulo 64.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct State {
+    ring: [u8; RING_LEN],
+    idx: u8,
+    x: u8,
+}
+
+impl State {
+    /// The state a direction starts in: the 32 seed bytes, then 32 zero
+    /// bytes ("higher bytes set to zero"), the newest at index 63.
+    pub fn from_seed(seed: &[u8; SEED_LEN]) -> Self {
+        let mut ring = [0u8; RING_LEN];
+        let mut x = 0;
+        for (slot, &b) in ring.iter_mut().zip(seed.iter()) {
+            *slot = b;
+            x ^= b;
+        }
+        // INVARIANT: `x` is the XOR of `ring`: the seed's bytes, then zeros.
+        State {
+            ring,
+            idx: (RING_LEN - 1) as u8,
+            x,
+        }
+    }
+
+    /// The ring, oldest byte first: the last 64 plaintext bytes.
+    pub fn history(&self) -> [u8; RING_LEN] {
+        let mut out = [0u8; RING_LEN];
+        let start = self.next_slot();
+        for (k, b) in out.iter_mut().enumerate() {
+            *b = self.ring[(start + k) % RING_LEN];
+        }
+        out
+    }
+
+    /// The XOR of the ring: what the next plaintext byte is XORed with.
+    pub fn mask(&self) -> u8 {
+        self.x
+    }
+
+    /// The ring slot the next byte goes to.
+    fn next_slot(&self) -> usize {
+        (usize::from(self.idx) + 1) % RING_LEN
+    }
+
+    /// Records plaintext byte `b` and returns the mask it was XORed with.
+    #[inline(always)]
+    fn step(&mut self, b: u8) -> u8 {
+        let mask = self.x;
+        let slot = self.next_slot();
+        self.idx = slot as u8;
+        // INVARIANT: the oldest byte leaves the XOR and `b` joins it.
+        self.x ^= self.ring[slot] ^ b;
+        self.ring[slot] = b;
+        mask
+    }
+
+    /// Scrambles `buf` in place, one byte at a time, exactly as SPEC
+    /// section 2 and the paper's Figure 7 state it.
+    pub fn scramble_ref(&mut self, buf: &mut [u8]) {
+        for b in buf.iter_mut() {
+            *b ^= self.step(*b);
+        }
+    }
+
+    /// Descrambles `buf` in place, one byte at a time (the paper's
+    /// Figure 8).
+    pub fn descramble_ref(&mut self, buf: &mut [u8]) {
+        for c in buf.iter_mut() {
+            let plain = *c ^ self.x;
+            self.step(plain);
+            *c = plain;
+        }
+    }
+
+    /// Bytes to process one at a time before the next slot is 8-aligned.
+    fn unaligned_head(&self, len: usize) -> usize {
+        ((8 - self.next_slot() % 8) % 8).min(len)
+    }
+
+    /// Scrambles `buf` in place, eight bytes at a time.
+    ///
+    /// With `d[j] = p[i+j] ^ p[i+j-64]`, the mask of byte `i+j` is the mask
+    /// of byte `i` XORed with `d[0] ^ .. ^ d[j-1]`: an exclusive prefix XOR
+    /// across the word's bytes, which three shifts compute.  The only
+    /// dependency from one word to the next is the mask.
+    pub fn scramble(&mut self, buf: &mut [u8]) {
+        if buf.len() < FAST_MIN_LEN {
+            return self.scramble_ref(buf);
+        }
+        let (head, rest) = buf.split_at_mut(self.unaligned_head(buf.len()));
+        self.scramble_ref(head);
+
+        let mut slot = self.next_slot() / 8;
+        let mut x = u64::from(self.x);
+        let mut words = rest.chunks_exact_mut(8);
+        for chunk in &mut words {
+            let w = load(chunk);
+            let old = self.ring_word(slot);
+            let s = prefix_xor(w ^ old);
+            store(chunk, w ^ (x * LANES) ^ (s << 8));
+            self.set_ring_word(slot, w);
+            x ^= s >> 56;
+            slot = (slot + 1) % 8;
+        }
+        // INVARIANT: `x` tracked the XOR of the ring word by word.
+        self.x = x as u8;
+        self.idx = ((slot * 8 + RING_LEN - 1) % RING_LEN) as u8;
+
+        self.scramble_ref(words.into_remainder());
+    }
+
+    /// Descrambles `buf` in place, eight bytes at a time.
+    ///
+    /// With `A[t]` the XOR of the plaintext from the oldest ring byte up to
+    /// byte `t`, a scrambled byte is `c[i] = A[i] ^ A[i-65]`, so
+    /// `A[i] = c[i] ^ A[i-65]` needs no byte of the same word, and the
+    /// plaintext is `p[i] = A[i] ^ A[i-1]`.  `hist` keeps `A` for the last
+    /// 64 bytes, word by word, in the ring's slots.
+    pub fn descramble(&mut self, buf: &mut [u8]) {
+        if buf.len() < FAST_MIN_LEN {
+            return self.descramble_ref(buf);
+        }
+        let (head, rest) = buf.split_at_mut(self.unaligned_head(buf.len()));
+        self.descramble_ref(head);
+
+        let first = self.next_slot() / 8;
+        let mut hist = [0u64; 8];
+        let mut carry = 0u64;
+        for k in 0..8 {
+            let slot = (first + k) % 8;
+            let s = prefix_xor(self.ring_word(slot)) ^ (carry * LANES);
+            hist[slot] = s;
+            carry = s >> 56;
+        }
+
+        let mut slot = first;
+        // A of the byte before the oldest one is 0 by definition of A.
+        let mut older_top = 0u64;
+        let mut newest_top = carry;
+        let mut words = rest.chunks_exact_mut(8);
+        for chunk in &mut words {
+            let c = load(chunk);
+            let old = hist[slot];
+            let a = c ^ ((old << 8) | older_top);
+            let p = a ^ ((a << 8) | newest_top);
+            store(chunk, p);
+            self.set_ring_word(slot, p);
+            hist[slot] = a;
+            older_top = old >> 56;
+            newest_top = a >> 56;
+            slot = (slot + 1) % 8;
+        }
+        // INVARIANT: the XOR of the last 64 plaintext bytes is
+        // A[newest] ^ A[newest - 64]; with no word processed it is the
+        // XOR of the ring, which is carry.
+        self.x = (newest_top ^ older_top) as u8;
+        self.idx = ((slot * 8 + RING_LEN - 1) % RING_LEN) as u8;
+
+        self.descramble_ref(words.into_remainder());
+    }
+
+    fn ring_word(&self, slot: usize) -> u64 {
+        let start = (slot % 8) * 8;
+        load(&self.ring[start..start + 8])
+    }
+
+    fn set_ring_word(&mut self, slot: usize, w: u64) {
+        let start = (slot % 8) * 8;
+        store(&mut self.ring[start..start + 8], w);
+    }
+}
+
+/// Byte `j` of the result is the XOR of bytes `0..=j` of `w` (byte 0 is the
+/// least significant).
+#[inline(always)]
+fn prefix_xor(mut w: u64) -> u64 {
+    w ^= w << 8;
+    w ^= w << 16;
+    w ^= w << 32;
+    w
+}
+
+#[inline(always)]
+fn load(bytes: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(w)
+}
+
+#[inline(always)]
+fn store(bytes: &mut [u8], w: u64) {
+    bytes[..8].copy_from_slice(&w.to_le_bytes());
+}
+
+/// The seed of the direction whose sender has MPTCP key `sender_key` and
+/// whose receiver has `receiver_key`:
+/// `HMAC-SHA256(BE64(sender_key) || BE64(receiver_key), SEED_LABEL)`, RFC
+/// 2104 on top of the given SHA-256.  The kernel module passes the
+/// kernel's `sha256()`; userspace tests check this against the `hmac`
+/// crate.
+pub fn seed_with(
+    mut sha256: impl FnMut(&[u8]) -> [u8; SEED_LEN],
+    sender_key: u64,
+    receiver_key: u64,
+) -> [u8; SEED_LEN] {
+    const BLOCK: usize = 64;
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&sender_key.to_be_bytes());
+    key[8..].copy_from_slice(&receiver_key.to_be_bytes());
+
+    let mut input = [0u8; BLOCK + SEED_LEN];
+    let pad = |input: &mut [u8; BLOCK + SEED_LEN], fill: u8| {
+        input[..BLOCK].fill(fill);
+        for (i, k) in input.iter_mut().zip(key.iter()) {
+            *i ^= k;
+        }
+    };
+
+    pad(&mut input, 0x36);
+    input[BLOCK..BLOCK + SEED_LABEL.len()].copy_from_slice(SEED_LABEL);
+    let inner = sha256(&input[..BLOCK + SEED_LABEL.len()]);
+
+    pad(&mut input, 0x5c);
+    input[BLOCK..].copy_from_slice(&inner);
+    sha256(&input)
+}
