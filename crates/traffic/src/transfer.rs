@@ -1,0 +1,634 @@
+//! The data phase of one connection: sending, receiving, request/response.
+
+use crate::pattern::{Pattern, PatternGen, SplitMix};
+use crate::sys::{self, Watchdog};
+use crate::verify::{Mismatch, SendHash, Verifier};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::ValueEnum;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Direction {
+    /// The client sends, the server receives.
+    Up,
+    /// The server sends, the client receives.
+    Down,
+    /// Both send and receive at the same time.
+    Both,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SendMode {
+    /// Blocking write_all in --write-size chunks.
+    Blocking,
+    /// O_NONBLOCK + poll(2); short writes resumed from the unsent offset.
+    Nonblocking,
+    /// Many small writes of random sizes 1..=100 bytes.
+    Small,
+    /// Single send calls of at least 1 MiB.
+    Large,
+    /// Send from a PROT_READ MAP_PRIVATE mapping of a temporary file.
+    MmapRo,
+    /// Send from a MAP_SHARED read-write file mapping; verify the file is unchanged afterwards.
+    MmapShared,
+    /// sendfile(2) from a temporary file.
+    Sendfile,
+    /// splice(2) from a pipe into the socket.
+    Splice,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RecvMode {
+    /// Plain recv loop.
+    Read,
+    /// recv(MSG_PEEK) then recv of the same bytes; both must agree.
+    Peek,
+    /// Alternate plain reads with recv(MSG_TRUNC) skips of --read-size bytes.
+    Trunc,
+    /// recv(MSG_WAITALL) of --read-size bytes.
+    Waitall,
+}
+
+pub fn enum_name<T: ValueEnum>(v: &T) -> String {
+    v.to_possible_value().map(|p| p.get_name().to_string()).unwrap_or_default()
+}
+
+/// Transfer settings shared by both roles.
+#[derive(Clone, Debug)]
+pub struct Cfg {
+    pub pattern: Pattern,
+    pub seed: u64,
+    pub bytes: u64,
+    pub direction: Direction,
+    pub send_mode: SendMode,
+    pub recv_mode: RecvMode,
+    pub write_size: usize,
+    pub read_size: usize,
+    pub rr: Option<usize>,
+    pub duration: Duration,
+    pub transactions: Option<u64>,
+    pub timeout: Duration,
+    pub tmpdir: PathBuf,
+}
+
+#[derive(Debug, Default)]
+pub struct SendStats {
+    pub bytes: u64,
+    pub send_calls: u64,
+    pub short_writes: u64,
+    pub eagain: u64,
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct RecvStats {
+    pub recv_calls: u64,
+    pub eagain: u64,
+    pub short_reads: u64,
+    pub peeks: u64,
+    pub peek_mismatches: u64,
+    pub trunc_calls: u64,
+}
+
+pub fn set_nonblocking(fd: RawFd) -> Result<()> {
+    // SAFETY: fcntl on a valid fd.
+    let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if fl < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) } < 0 {
+        bail!("fcntl(O_NONBLOCK): {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Size of the temporary files of the file-based send modes: larger
+/// transfers use a fresh file per window, so disk use stays bounded.
+const FILE_WINDOW: u64 = 64 << 20;
+const GEN_PIECE: usize = 1 << 20;
+
+/// A memory mapping, unmapped on drop.
+struct Mmap {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+impl Mmap {
+    fn new(file: &File, len: usize, prot: i32, flags: i32) -> Result<Mmap> {
+        // SAFETY: mapping a file we own, length > 0, checked for MAP_FAILED.
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, file.as_raw_fd(), 0) };
+        if ptr == libc::MAP_FAILED {
+            bail!("mmap of {len} bytes: {}", std::io::Error::last_os_error());
+        }
+        Ok(Mmap { ptr, len })
+    }
+    fn as_slice(&self) -> &[u8] {
+        // SAFETY: the mapping is readable for len bytes while self lives.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+    fn msync(&self) -> Result<()> {
+        // SAFETY: valid mapping.
+        if unsafe { libc::msync(self.ptr, self.len, libc::MS_SYNC) } < 0 {
+            bail!("msync: {}", std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: unmapping our own mapping once.
+        unsafe {
+            libc::munmap(self.ptr, self.len);
+        }
+    }
+}
+
+/// Compare memory at stream offset `off` with the pattern.
+fn check_region(gen: &mut PatternGen, off: u64, data: &[u8]) -> Option<Mismatch> {
+    let mut exp = vec![0u8; GEN_PIECE.min(data.len())];
+    for (i, piece) in data.chunks(GEN_PIECE).enumerate() {
+        let o = off + (i * GEN_PIECE) as u64;
+        gen.fill(o, &mut exp[..piece.len()]);
+        if let Some(m) = Mismatch::find(o, &exp[..piece.len()], piece) {
+            return Some(m);
+        }
+    }
+    None
+}
+
+/// Compare a file (holding stream bytes from `off` on) with the pattern.
+fn check_file(gen: &mut PatternGen, off: u64, file: &File, len: usize) -> Result<Option<Mismatch>> {
+    let mut got = vec![0u8; GEN_PIECE.min(len)];
+    let mut exp = vec![0u8; GEN_PIECE.min(len)];
+    let mut pos = 0usize;
+    while pos < len {
+        let n = GEN_PIECE.min(len - pos);
+        file.read_exact_at(&mut got[..n], pos as u64).context("reading the temporary file back")?;
+        gen.fill(off + pos as u64, &mut exp[..n]);
+        if let Some(m) = Mismatch::find(off + pos as u64, &exp[..n], &got[..n]) {
+            return Ok(Some(m));
+        }
+        pos += n;
+    }
+    Ok(None)
+}
+
+/// Send stream bytes `start..cfg.bytes` (or `total`) with the configured send mode.
+/// `hash` already holds bytes `0..start` (sent with TCP Fast Open).
+pub fn send_stream(fd: RawFd, cfg: &Cfg, start: u64, total: u64, mut hash: SendHash, st: &mut SendStats) -> Result<()> {
+    let mut wd = Watchdog::new(cfg.timeout);
+    let mut gen = PatternGen::new(cfg.pattern, cfg.seed);
+    st.bytes = start;
+    let res = match cfg.send_mode {
+        SendMode::Blocking | SendMode::Nonblocking | SendMode::Small | SendMode::Large => {
+            if cfg.send_mode == SendMode::Nonblocking {
+                set_nonblocking(fd)?;
+            }
+            send_buffers(fd, cfg, &mut gen, start, total, &mut hash, &mut wd, st)
+        }
+        SendMode::MmapRo | SendMode::MmapShared | SendMode::Sendfile => {
+            send_files(fd, cfg, &mut gen, start, total, &mut hash, &mut wd, st)
+        }
+        SendMode::Splice => send_splice(fd, &mut gen, start, total, &mut hash, &mut wd, st),
+    };
+    st.sha256 = Some(hash.finish_hex());
+    res
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send_buffers(
+    fd: RawFd,
+    cfg: &Cfg,
+    gen: &mut PatternGen,
+    start: u64,
+    total: u64,
+    hash: &mut SendHash,
+    wd: &mut Watchdog,
+    st: &mut SendStats,
+) -> Result<()> {
+    let chunk = match cfg.send_mode {
+        SendMode::Large => cfg.write_size.max(1 << 20),
+        SendMode::Small => 100,
+        _ => cfg.write_size,
+    };
+    let mut pristine = vec![0u8; chunk];
+    let mut buf = vec![0u8; chunk];
+    let mut rng = SplitMix::new(cfg.seed ^ 0x736d_616c_6c);
+    let mut off = start;
+    while off < total {
+        let want = if cfg.send_mode == SendMode::Small { rng.range(1, 100) as usize } else { chunk };
+        let n = (want as u64).min(total - off) as usize;
+        gen.fill(off, &mut pristine[..n]);
+        buf[..n].copy_from_slice(&pristine[..n]);
+        hash.update(&pristine[..n]);
+        sys::send_all(fd, &buf[..n], 0, wd, st)?;
+        // Invariant: the kernel must never write into application memory.
+        if let Some(m) = Mismatch::find(off, &pristine[..n], &buf[..n]) {
+            bail!("the send buffer changed during send() ({})", m.message());
+        }
+        off += n as u64;
+        st.bytes = off;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send_files(
+    fd: RawFd,
+    cfg: &Cfg,
+    gen: &mut PatternGen,
+    start: u64,
+    total: u64,
+    hash: &mut SendHash,
+    wd: &mut Watchdog,
+    st: &mut SendStats,
+) -> Result<()> {
+    let mut buf = vec![0u8; GEN_PIECE];
+    let mut off = start;
+    while off < total {
+        let w = (total - off).min(FILE_WINDOW) as usize;
+        // A fresh file per window: pages still referenced by in-flight
+        // sendfile() skbs are never rewritten.
+        let mut file = tempfile::tempfile_in(&cfg.tmpdir)
+            .with_context(|| format!("creating a temporary file in {}", cfg.tmpdir.display()))?;
+        let mut pos = 0usize;
+        while pos < w {
+            let n = GEN_PIECE.min(w - pos);
+            gen.fill(off + pos as u64, &mut buf[..n]);
+            hash.update(&buf[..n]);
+            file.write_all(&buf[..n]).context("writing the temporary file")?;
+            pos += n;
+        }
+        match cfg.send_mode {
+            SendMode::MmapRo => {
+                let map = Mmap::new(&file, w, libc::PROT_READ, libc::MAP_PRIVATE)?;
+                for (i, piece) in map.as_slice().chunks(cfg.write_size).enumerate() {
+                    sys::send_all(fd, piece, 0, wd, st)?;
+                    st.bytes = off + (i * cfg.write_size + piece.len()) as u64;
+                }
+                if let Some(m) = check_region(gen, off, map.as_slice()) {
+                    bail!("the read-only mapping changed during send() ({})", m.message());
+                }
+            }
+            SendMode::MmapShared => {
+                {
+                    let map = Mmap::new(&file, w, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED)?;
+                    for (i, piece) in map.as_slice().chunks(cfg.write_size).enumerate() {
+                        sys::send_all(fd, piece, 0, wd, st)?;
+                        st.bytes = off + (i * cfg.write_size + piece.len()) as u64;
+                    }
+                    map.msync()?;
+                }
+                file.sync_data().context("fsync of the MAP_SHARED file")?;
+                if let Some(m) = check_file(gen, off, &file, w)? {
+                    bail!("the MAP_SHARED file changed on disk during send() ({})", m.message());
+                }
+            }
+            _ => {
+                let mut foff: libc::off_t = 0;
+                let end = w as libc::off_t;
+                while foff < end {
+                    let left = (end - foff) as usize;
+                    st.send_calls += 1;
+                    // SAFETY: valid fds and a pointer to a local offset.
+                    let r = unsafe { libc::sendfile(fd, file.as_raw_fd(), &mut foff, left) };
+                    if r < 0 {
+                        let e = std::io::Error::last_os_error();
+                        if sys::would_block(&e) {
+                            st.eagain += 1;
+                            wd.wait(fd, libc::POLLOUT, "sending")?;
+                            continue;
+                        }
+                        if e.kind() == std::io::ErrorKind::Interrupted {
+                            continue;
+                        }
+                        bail!("sendfile: {e}");
+                    }
+                    if r == 0 {
+                        bail!("sendfile: returned 0 with {left} bytes left");
+                    }
+                    if (r as usize) < left {
+                        st.short_writes += 1;
+                    }
+                    wd.progress();
+                    st.bytes = off + foff as u64;
+                }
+                if let Some(m) = check_file(gen, off, &file, w)? {
+                    bail!("the sendfile() source file changed during send ({})", m.message());
+                }
+            }
+        }
+        off += w as u64;
+        st.bytes = off;
+    }
+    Ok(())
+}
+
+fn send_splice(
+    fd: RawFd,
+    gen: &mut PatternGen,
+    start: u64,
+    total: u64,
+    hash: &mut SendHash,
+    wd: &mut Watchdog,
+    st: &mut SendStats,
+) -> Result<()> {
+    let mut fds = [0i32; 2];
+    // SAFETY: fds is a valid array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        bail!("pipe2: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 just returned these fds; we own them.
+    let (pr, pw) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // A larger pipe means fewer calls; fall back to the default size.
+    // SAFETY: fcntl on our own pipe fds.
+    unsafe {
+        libc::fcntl(pw.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+    }
+    let cap = unsafe { libc::fcntl(pw.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    let cap = if cap > 0 { cap as usize } else { 65536 };
+    let mut buf = vec![0u8; cap];
+    let mut off = start;
+    while off < total {
+        let n = (cap as u64).min(total - off) as usize;
+        gen.fill(off, &mut buf[..n]);
+        hash.update(&buf[..n]);
+        // The pipe is empty and n <= its capacity: this write does not block.
+        let mut w = 0;
+        while w < n {
+            // SAFETY: writing from a valid slice.
+            let r = unsafe { libc::write(pw.as_raw_fd(), buf[w..n].as_ptr().cast(), n - w) };
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                bail!("write to pipe: {e}");
+            }
+            w += r as usize;
+        }
+        let mut left = n;
+        while left > 0 {
+            let more = if off + (n as u64) < total { libc::SPLICE_F_MORE } else { 0 };
+            st.send_calls += 1;
+            // SAFETY: valid fds, null offsets (pipe and socket).
+            let r = unsafe {
+                libc::splice(
+                    pr.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    fd,
+                    std::ptr::null_mut(),
+                    left,
+                    libc::SPLICE_F_MOVE | more,
+                )
+            };
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                if sys::would_block(&e) {
+                    st.eagain += 1;
+                    wd.wait(fd, libc::POLLOUT, "sending")?;
+                    continue;
+                }
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                bail!("splice: {e}");
+            }
+            if r == 0 {
+                bail!("splice: returned 0 with {left} bytes in the pipe");
+            }
+            if (r as usize) < left {
+                st.short_writes += 1;
+            }
+            left -= r as usize;
+            wd.progress();
+            st.bytes = off + (n - left) as u64;
+        }
+        off += n as u64;
+    }
+    Ok(())
+}
+
+/// recv(2) that waits (poll) on EAGAIN and fails on EOF or on no progress.
+fn recv_some(fd: RawFd, buf: &mut [u8], flags: i32, v_off: u64, total: u64, wd: &mut Watchdog, st: &mut RecvStats) -> Result<usize> {
+    loop {
+        st.recv_calls += 1;
+        match sys::recv(fd, buf, flags) {
+            Ok(0) if !buf.is_empty() => {
+                bail!("connection closed by the peer after {v_off} of {total} bytes");
+            }
+            Ok(n) => {
+                wd.progress();
+                return Ok(n);
+            }
+            Err(e) if sys::would_block(&e) => {
+                st.eagain += 1;
+                wd.wait(fd, libc::POLLIN, "receiving")?;
+            }
+            Err(e) => return Err(anyhow!("recv after {v_off} of {total} bytes: {e}")),
+        }
+    }
+}
+
+/// Receive exactly `total` bytes with the configured receive mode, checking them.
+pub fn recv_stream(fd: RawFd, cfg: &Cfg, total: u64, v: &mut Verifier, st: &mut RecvStats) -> Result<()> {
+    let mut wd = Watchdog::new(cfg.timeout);
+    let mut buf = vec![0u8; cfg.read_size];
+    let mut buf2 = if cfg.recv_mode == RecvMode::Peek { vec![0u8; cfg.read_size] } else { Vec::new() };
+    let mut chunk_no = 0u64;
+    let mut peek_error: Option<String> = None;
+    while v.offset < total {
+        let want = (cfg.read_size as u64).min(total - v.offset) as usize;
+        match cfg.recv_mode {
+            RecvMode::Read => {
+                let n = recv_some(fd, &mut buf[..want], 0, v.offset, total, &mut wd, st)?;
+                v.check(&buf[..n]);
+            }
+            RecvMode::Waitall => {
+                let n = recv_some(fd, &mut buf[..want], libc::MSG_WAITALL, v.offset, total, &mut wd, st)?;
+                if n < want {
+                    st.short_reads += 1;
+                }
+                v.check(&buf[..n]);
+            }
+            RecvMode::Peek => {
+                let n = recv_some(fd, &mut buf[..want], libc::MSG_PEEK, v.offset, total, &mut wd, st)?;
+                st.peeks += 1;
+                let m = recv_some(fd, &mut buf2[..n], 0, v.offset, total, &mut wd, st)?;
+                if let Some(mm) = Mismatch::find(v.offset, &buf[..m], &buf2[..m]) {
+                    st.peek_mismatches += 1;
+                    if peek_error.is_none() {
+                        peek_error = Some(format!(
+                            "MSG_PEEK returned other bytes than the read that followed it: at stream offset {} peeked {} got {}",
+                            mm.offset,
+                            crate::verify::hex(&mm.expected),
+                            crate::verify::hex(&mm.got)
+                        ));
+                    }
+                }
+                v.check(&buf2[..m]);
+            }
+            RecvMode::Trunc => {
+                if chunk_no % 2 == 1 {
+                    let n = recv_some(fd, &mut buf[..want], libc::MSG_TRUNC, v.offset, total, &mut wd, st)?;
+                    st.trunc_calls += 1;
+                    if n > want {
+                        bail!("recv(MSG_TRUNC) of {want} bytes returned {n}");
+                    }
+                    v.skip(n);
+                } else {
+                    let n = recv_some(fd, &mut buf[..want], 0, v.offset, total, &mut wd, st)?;
+                    v.check(&buf[..n]);
+                }
+                chunk_no += 1;
+            }
+        }
+    }
+    if let Some(e) = peek_error {
+        bail!(e);
+    }
+    Ok(())
+}
+
+/// After the expected bytes, the peer must close: recv returns 0.
+pub fn expect_eof(fd: RawFd, timeout: Duration, what: &str) -> Result<()> {
+    let mut wd = Watchdog::new(timeout);
+    let mut b = [0u8; 256];
+    loop {
+        match sys::recv(fd, &mut b, 0) {
+            Ok(0) => return Ok(()),
+            Ok(n) => bail!("the peer sent {n} bytes more than {what}"),
+            Err(e) if sys::would_block(&e) => wd.wait(fd, libc::POLLIN, "waiting for the peer to close")?,
+            Err(e) => bail!("recv while waiting for the peer to close: {e}"),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct RrStats {
+    pub size: usize,
+    pub transactions: u64,
+    pub latencies_us: Vec<f64>,
+}
+
+impl RrStats {
+    pub fn json(&self, seconds: f64) -> serde_json::Value {
+        let mut l = self.latencies_us.clone();
+        l.sort_by(|a, b| a.total_cmp(b));
+        let pct = |p: f64| -> Option<f64> {
+            if l.is_empty() {
+                None
+            } else {
+                let i = ((l.len() as f64 - 1.0) * p).round() as usize;
+                Some((l[i.min(l.len() - 1)] * 10.0).round() / 10.0)
+            }
+        };
+        let mean = if l.is_empty() { None } else { Some((l.iter().sum::<f64>() / l.len() as f64 * 10.0).round() / 10.0) };
+        serde_json::json!({
+            "size": self.size,
+            "transactions": self.transactions,
+            "tps": if seconds > 0.0 { (self.transactions as f64 / seconds * 10.0).round() / 10.0 } else { 0.0 },
+            "latency_us": if l.is_empty() { serde_json::Value::Null } else { serde_json::json!({
+                "mean": mean, "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0),
+            })},
+        })
+    }
+}
+
+/// Request/response, client side: send SIZE pattern bytes, wait for SIZE bytes back.
+/// The first `prefix` bytes of the first request already went out with TCP Fast Open.
+#[allow(clippy::too_many_arguments)]
+pub fn rr_client(
+    fd: RawFd,
+    cfg: &Cfg,
+    size: usize,
+    prefix: usize,
+    up: &mut SendHash,
+    down: &mut Verifier,
+    sst: &mut SendStats,
+    rst: &mut RecvStats,
+    rr: &mut RrStats,
+) -> Result<()> {
+    let mut wd = Watchdog::new(cfg.timeout);
+    let mut gen = PatternGen::new(cfg.pattern, cfg.seed);
+    let mut req = vec![0u8; size];
+    let mut resp = vec![0u8; size];
+    let start = Instant::now();
+    rr.size = size;
+    loop {
+        let t = rr.transactions;
+        if let Some(max) = cfg.transactions {
+            if t >= max {
+                break;
+            }
+        } else if start.elapsed() >= cfg.duration {
+            break;
+        }
+        let off = t * size as u64;
+        gen.fill(off, &mut req);
+        up.update(&req);
+        let t0 = Instant::now();
+        let skip = if t == 0 { prefix } else { 0 };
+        sys::send_all(fd, &req[skip..], 0, &mut wd, sst)?;
+        sst.bytes += size as u64;
+        let mut got = 0;
+        while got < size {
+            let n = recv_some(fd, &mut resp[got..], 0, down.offset, off + size as u64, &mut wd, rst)?;
+            down.check(&resp[got..got + n]);
+            got += n;
+        }
+        rr.latencies_us.push(t0.elapsed().as_secs_f64() * 1e6);
+        rr.transactions += 1;
+        if !down.ok() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Request/response, server side: echo SIZE-byte requests until the client closes.
+#[allow(clippy::too_many_arguments)]
+pub fn rr_server(
+    fd: RawFd,
+    cfg: &Cfg,
+    size: usize,
+    up: &mut Verifier,
+    down: &mut SendHash,
+    sst: &mut SendStats,
+    rst: &mut RecvStats,
+    rr: &mut RrStats,
+) -> Result<()> {
+    let mut wd = Watchdog::new(cfg.timeout);
+    let mut req = vec![0u8; size];
+    rr.size = size;
+    loop {
+        let mut got = 0;
+        while got < size {
+            rst.recv_calls += 1;
+            match sys::recv(fd, &mut req[got..], 0) {
+                Ok(0) if got == 0 => return Ok(()),
+                Ok(0) => bail!(
+                    "connection closed by the peer in the middle of transaction {} ({got} of {size} bytes)",
+                    rr.transactions
+                ),
+                Ok(n) => {
+                    wd.progress();
+                    up.check(&req[got..got + n]);
+                    got += n;
+                }
+                Err(e) if sys::would_block(&e) => {
+                    rst.eagain += 1;
+                    wd.wait(fd, libc::POLLIN, "receiving")?;
+                }
+                Err(e) => bail!("recv: {e}"),
+            }
+        }
+        down.update(&req);
+        sys::send_all(fd, &req, 0, &mut wd, sst)?;
+        sst.bytes += size as u64;
+        rr.transactions += 1;
+    }
+}
