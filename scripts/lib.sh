@@ -52,3 +52,14 @@ ms_full_key() {
 }
 
 ms_kernel_dir() { echo "$MS_CACHE/kernel-$1-$(ms_base_key "$1")"; }
+
+# What a kernel log line looks like when something went wrong: BUG and
+# WARNING (which also open KASAN and lockdep reports), oopses, sleeping in
+# atomic context, UBSAN, RCU stalls, hung tasks.
+MS_SPLAT_RE='BUG:|WARNING:|Oops|general protection fault|kernel BUG|UBSAN:|KASAN|INFO: (possible|task .* blocked|rcu)|sleeping function called from invalid context|refcount_t:|list_(add|del) corruption'
+
+# ms_splats < LOG: print each splat of LOG with the 30 lines after it;
+# succeed if there was one.
+ms_splats() {
+	grep -E -A30 "$MS_SPLAT_RE"
+}

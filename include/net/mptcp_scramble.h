@@ -10,7 +10,6 @@
 #ifndef __NET_MPTCP_SCRAMBLE_H
 #define __NET_MPTCP_SCRAMBLE_H
 
-#include <linux/bits.h>
 #include <linux/types.h>
 
 struct sock;
@@ -40,11 +39,12 @@ struct mptcp_scramble {
 	u8	no_syn_data;
 };
 
-/* Flags of mptcp_scramble_rx() */
-#define MPTCP_SCRAMBLE_RX_COPIED	BIT(0)	/* @data was copied to be private */
-#define MPTCP_SCRAMBLE_RX_DROPPED	BIT(1)	/* no memory for the copy: @len
-						 * bytes dropped, @data is NULL
-						 */
+/* Events mptcp_scramble_rx() reports instead of data; @data is then NULL */
+enum mptcp_scramble_rx_event {
+	MPTCP_SCRAMBLE_RX_DATA,		/* @len bytes at @data to descramble */
+	MPTCP_SCRAMBLE_RX_COPIED,	/* an skb of @len bytes was copied */
+	MPTCP_SCRAMBLE_RX_DROPPED,	/* no memory for that copy: dropped */
+};
 
 /* The hooks.  Each is empty, never inlined and lives in its own translation
  * unit, so it always shows in kallsyms and every call is kept.  All run in
@@ -64,10 +64,12 @@ void mptcp_scramble_tx(struct sock *sk, struct mptcp_scramble *scr,
 		       u8 *data, size_t len);
 
 /* @len bytes at @data join the in-order receive stream; the memory belongs
- * to this connection alone.  Under the msk data lock.
+ * to this connection alone.  Or, with @data NULL, @event reports what it
+ * took to make an skb private.  Under the msk data lock.
  */
 void mptcp_scramble_rx(struct sock *sk, struct mptcp_scramble *scr,
-		       u8 *data, size_t len, unsigned int flags);
+		       u8 *data, size_t len,
+		       enum mptcp_scramble_rx_event event);
 
 /* The connection's state goes away (close or disconnect). */
 void mptcp_scramble_destroy(struct sock *sk, struct mptcp_scramble *scr);

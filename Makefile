@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# mptcp-scramble: the one build entry point.
+#
+#   make demo        build everything missing, run the demonstration in a VM
+#   make test        build everything missing, run all tests
+#   make bench       throughput benchmarks, plain vs scrambled, in a VM
+#   make module      the kernel (cached) and src/mptcp_scramble.ko
+#   make check       checkpatch --strict on patches/, clippy on the tools
+#
+# DEBUG=1 uses the debug kernel (KASAN, lockdep, DEBUG_ATOMIC_SLEEP);
+# KVM=1 runs guests with KVM instead of TCG.
+
+LLVM ?= -19
+DEBUG ?= 0
+export DEBUG KVM
+KERNEL_FLAGS := $(if $(filter 1,$(DEBUG)),--debug)
+CARGO ?= cargo
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: all setup kernel module tools demo test test-vm bench check clean
+
+all: module tools
+
+setup:
+	@scripts/setup
+
+kernel: setup
+	@scripts/build-kernel $(KERNEL_FLAGS) >/dev/null
+
+# Kbuild (see ./Kbuild) builds the module against the cached kernel tree.
+module: kernel
+	@$(MAKE) -C "$$(scripts/build-kernel $(KERNEL_FLAGS) 2>/dev/null)" M=$(CURDIR) LLVM=$(LLVM) modules
+
+tools: setup
+	@$(CARGO) build --release --workspace --bins
+
+demo: module tools
+	@scripts/vm -- scripts/demo
+
+test: module tools
+	@scripts/run-tests
+
+bench: module tools
+	@scripts/vm --timeout 3600 -- scripts/bench
+
+check: setup
+	@scripts/check
+
+clean:
+	@$(MAKE) -C "$$(scripts/build-kernel $(KERNEL_FLAGS) 2>/dev/null)" M=$(CURDIR) LLVM=$(LLVM) clean 2>/dev/null || true
+	@$(CARGO) clean

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The counters of one network namespace (SPEC section 4), as
+//! `/proc/net/mptcp_scramble` lists them.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use kernel::prelude::*;
+
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        /// Updated locklessly from any CPU; all-zero is the initial state.
+        #[repr(C)]
+        pub(crate) struct Counters {
+            $($(#[doc = $doc])* pub(crate) $name: AtomicU64,)*
+        }
+
+        impl Counters {
+            /// Calls `f` with each counter's name and current value, in
+            /// declaration order.
+            pub(crate) fn for_each(&self, mut f: impl FnMut(&CStr, u64)) {
+                $(f(c_str!(stringify!($name)), self.$name.load(Relaxed));)*
+            }
+        }
+    };
+}
+
+counters! {
+    /// Connections latched scrambled at establishment.
+    connections_scrambled,
+    /// Connections latched plain at establishment (`enabled` was 0).
+    connections_plain,
+    /// Scrambled connections alive now.
+    connections_live,
+    /// Bytes scrambled on their way into a send queue.
+    bytes_scrambled,
+    /// Bytes descrambled as they joined a receive stream.
+    bytes_descrambled,
+    /// Received skbs copied to make their data private.
+    rx_copies,
+    /// Received skbs dropped for lack of memory for that copy; MPTCP
+    /// retransmits them.
+    rx_drops,
+    /// Connections left plain because the module was being unloaded.
+    latch_refused,
+    /// TCP Fast Open requests whose data was kept out of the SYN.
+    tfo_syn_data_refused,
+}
+
+/// Adds `n` to counter `c`.
+pub(crate) fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Relaxed);
+}
+
+/// Adds one to counter `c`.
+pub(crate) fn inc(c: &AtomicU64) {
+    add(c, 1);
+}
+
+/// Takes one from counter `c`.
+pub(crate) fn dec(c: &AtomicU64) {
+    c.fetch_sub(1, Relaxed);
+}

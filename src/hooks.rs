@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The kprobes on the hooks of `include/net/mptcp_scramble.h`, and the
+//! one place that turns the hooks' raw arguments into safe types for the
+//! logic in [`crate::conn`].
+//!
+//! Each pre-handler runs on entry of its hook, in the hook's (atomic)
+//! context, with the hook's arguments in the x86-64 argument registers.
+
+use core::ffi::c_int;
+use core::mem::{align_of, offset_of, size_of};
+use kernel::{bindings, prelude::*};
+
+use crate::{
+    conn::{self, RxEvent},
+    kprobe::{Kprobe, PreHandler},
+    netns::NetState,
+    scrambler::{State, RING_LEN},
+};
+
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("hook arguments are read from x86-64 registers");
+
+// `State` is `#[repr(C)] { ring: [u8; 64], idx: u8, x: u8 }`: the same
+// layout as `struct mptcp_scramble_dir`.
+const _: () = {
+    assert!(size_of::<State>() == size_of::<bindings::mptcp_scramble_dir>());
+    assert!(align_of::<State>() == align_of::<bindings::mptcp_scramble_dir>());
+    assert!(offset_of!(bindings::mptcp_scramble_dir, ring) == 0);
+    assert!(offset_of!(bindings::mptcp_scramble_dir, idx) == RING_LEN);
+    assert!(offset_of!(bindings::mptcp_scramble_dir, x) == RING_LEN + 1);
+};
+
+/// The hooks, in the order they are registered.
+const HOOKS: [(&CStr, PreHandler); 5] = [
+    (c_str!("mptcp_scramble_established"), established),
+    (c_str!("mptcp_scramble_tx"), tx),
+    (c_str!("mptcp_scramble_rx"), rx),
+    (c_str!("mptcp_scramble_destroy"), destroy),
+    (c_str!("mptcp_scramble_fastopen"), fastopen),
+];
+
+/// The kprobes on all hooks; dropping it removes them.
+pub(crate) struct Hooks {
+    _probes: KVec<Kprobe>,
+}
+
+impl Hooks {
+    /// Puts a kprobe on every hook.  A kernel without the patch series
+    /// has no hooks: that fails with `ENODEV` and says so.
+    pub(crate) fn register() -> Result<Self> {
+        let mut probes = KVec::with_capacity(HOOKS.len(), GFP_KERNEL)?;
+        for (symbol, pre) in HOOKS {
+            match Kprobe::register(symbol, pre) {
+                Ok(probe) => probes.push(probe, GFP_KERNEL)?,
+                Err(e) if e == ENOENT => {
+                    pr_err!(
+                        "this kernel lacks the hook {} of the mptcp-scramble patch series; \
+                         boot a kernel built with patches/ applied\n",
+                        symbol
+                    );
+                    return Err(ENODEV);
+                }
+                Err(e) => {
+                    pr_err!("cannot put a kprobe on {}: error {}\n", symbol, e.to_errno());
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Hooks { _probes: probes })
+    }
+}
+
+/// A connection's whole scramble state, borrowed by a hook that has it to
+/// itself (establishment, destruction, Fast Open).
+pub(crate) struct Scramble<'a>(&'a mut bindings::mptcp_scramble);
+
+impl Scramble<'_> {
+    /// Whether the connection was latched scrambled.
+    pub(crate) fn is_active(&self) -> bool {
+        self.0.active != 0
+    }
+
+    /// Latches the connection scrambled, with the initial state of each
+    /// direction.
+    pub(crate) fn activate(&mut self, tx: State, rx: State) {
+        // SAFETY: `tx` and `rx` are fields of the exclusively borrowed
+        // state.
+        unsafe {
+            *direction(&mut self.0.tx) = tx;
+            *direction(&mut self.0.rx) = rx;
+        }
+        // The C data path reads the flag with READ_ONCE().
+        // SAFETY: a valid, exclusively borrowed field.
+        unsafe { core::ptr::write_volatile(&mut self.0.active, 1) };
+    }
+
+    /// Asks the core to keep data out of the SYN.
+    pub(crate) fn refuse_syn_data(&mut self) {
+        // SAFETY: a valid, exclusively borrowed field, read by C with
+        // READ_ONCE().
+        unsafe { core::ptr::write_volatile(&mut self.0.no_syn_data, 1) };
+    }
+}
+
+/// The first five integer arguments of the probed function.
+fn args(regs: &bindings::pt_regs) -> [u64; 5] {
+    [regs.di, regs.si, regs.dx, regs.cx, regs.r8].map(|r| r as u64)
+}
+
+/// Borrows a connection's whole scramble state.
+///
+/// # Safety
+///
+/// `scr` is the `struct mptcp_scramble` of a live msk, and no other
+/// reference to it exists for `'a`: the hook runs under the locks its
+/// declaration names and no tx or rx hook can run on the connection.
+unsafe fn scramble<'a>(scr: u64) -> Scramble<'a> {
+    // SAFETY: as the caller guarantees.
+    Scramble(unsafe { &mut *(scr as *mut bindings::mptcp_scramble) })
+}
+
+/// Borrows one direction's state.
+///
+/// # Safety
+///
+/// `dir` is a `struct mptcp_scramble_dir` of an active connection that
+/// only this hook invocation uses for `'a` (tx runs under the msk socket
+/// lock, rx under the msk data lock; each uses its own direction).
+unsafe fn direction<'a>(dir: *mut bindings::mptcp_scramble_dir) -> &'a mut State {
+    // SAFETY: same layout (asserted above); exclusive as the caller
+    // guarantees.  Any bit pattern is a valid `State`.
+    unsafe { &mut *dir.cast::<State>() }
+}
+
+/// `mptcp_scramble_established(sk, scr, local_key, remote_key)`: under
+/// the msk data lock, before any data joined the msk.
+unsafe extern "C" fn established(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
+    // SAFETY: kprobes pass the registers at entry of the probed function.
+    let [sk, scr, local_key, remote_key, _] = args(unsafe { &*regs });
+    // SAFETY: the hook's contract: `sk` is the live msk and `scr` its
+    // inactive state, which no data path hook touches yet.
+    let (net, scr) = unsafe { (NetState::of_sock(sk as _), scramble(scr)) };
+    conn::established(net, scr, local_key, remote_key);
+    0
+}
+
+/// `mptcp_scramble_tx(sk, scr, data, len)`: under the msk socket lock, on
+/// a kernel copy in the send queue that no subflow can see yet.
+unsafe extern "C" fn tx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
+    // SAFETY: kprobes pass the registers at entry of the probed function.
+    let [sk, scr, data, len, _] = args(unsafe { &*regs });
+    let scr = scr as *mut bindings::mptcp_scramble;
+    // SAFETY: the hook's contract: `sk` is the live msk, `scr` its active
+    // state, of which the tx direction is only used under the socket lock
+    // this hook runs under; `data` is `len` bytes of kernel memory no one
+    // else reads or writes now.
+    let (net, state, data) = unsafe {
+        (
+            NetState::of_sock(sk as _),
+            direction(core::ptr::addr_of_mut!((*scr).tx)),
+            core::slice::from_raw_parts_mut(data as *mut u8, len as usize),
+        )
+    };
+    conn::tx(net, state, data);
+    0
+}
+
+/// `mptcp_scramble_rx(sk, scr, data, len, event)`: under the msk data
+/// lock, on memory this connection alone owns.
+unsafe extern "C" fn rx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
+    // SAFETY: kprobes pass the registers at entry of the probed function.
+    let [sk, scr, data, len, event] = args(unsafe { &*regs });
+    let scr = scr as *mut bindings::mptcp_scramble;
+    let event = match event as u32 {
+        bindings::mptcp_scramble_rx_event_MPTCP_SCRAMBLE_RX_DATA if data != 0 => {
+            // SAFETY: the hook's contract: `data` is `len` bytes that
+            // joined the receive stream, private to this connection.
+            RxEvent::Data(unsafe { core::slice::from_raw_parts_mut(data as *mut u8, len as usize) })
+        }
+        bindings::mptcp_scramble_rx_event_MPTCP_SCRAMBLE_RX_COPIED => RxEvent::Copied,
+        bindings::mptcp_scramble_rx_event_MPTCP_SCRAMBLE_RX_DROPPED => RxEvent::Dropped,
+        _ => RxEvent::Unknown,
+    };
+    // SAFETY: the hook's contract: `sk` is the live msk, `scr` its active
+    // state, of which the rx direction is only used under the data lock
+    // this hook runs under.
+    let (net, state) =
+        unsafe { (NetState::of_sock(sk as _), direction(core::ptr::addr_of_mut!((*scr).rx))) };
+    conn::rx(net, state, event);
+    0
+}
+
+/// `mptcp_scramble_destroy(sk, scr)`: under the msk data lock, after the
+/// subflows are gone.
+unsafe extern "C" fn destroy(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
+    // SAFETY: kprobes pass the registers at entry of the probed function.
+    let [sk, scr, ..] = args(unsafe { &*regs });
+    // SAFETY: the hook's contract: `sk` is the msk being torn down, with
+    // no subflow left to run a data path hook.
+    let (net, scr) = unsafe { (NetState::of_sock(sk as _), scramble(scr)) };
+    conn::destroy(net, scr);
+    0
+}
+
+/// `mptcp_scramble_fastopen(sk, scr)`: under the msk socket lock, before
+/// the connection exists.
+unsafe extern "C" fn fastopen(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
+    // SAFETY: kprobes pass the registers at entry of the probed function.
+    let [sk, scr, ..] = args(unsafe { &*regs });
+    // SAFETY: the hook's contract: `sk` is a live msk that is not
+    // established, so no other hook touches `scr`.
+    let (net, scr) = unsafe { (NetState::of_sock(sk as _), scramble(scr)) };
+    conn::fastopen(net, scr);
+    0
+}

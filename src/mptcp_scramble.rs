@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! mptcp_scramble: eavesdropping protection for Multipath TCP.
+//!
+//! Every byte of a scrambled MPTCP connection's data stream is XORed with
+//! the XOR of the 64 plaintext bytes before it, so an observer of one of
+//! the paths MPTCP spreads the stream over sees scrambled bytes.  The
+//! kernel carries the per-connection state and calls empty hooks (the
+//! patch series in `patches/`); this module puts kprobes on those hooks
+//! and does the work.  Loading it turns the feature on, unloading it off;
+//! `/proc/sys/net/mptcp_scramble/enabled` decides per network namespace
+//! for connections established from then on, and `/proc/net/mptcp_scramble`
+//! counts what happens.
+//!
+//! - [`scrambler`]: the algorithm, shared with the userspace tools;
+//! - [`conn`]: what happens at each hook, in safe Rust;
+//! - [`hooks`], [`kprobe`], [`netns`], [`sys`]: the thin unsafe layer
+//!   over the kernel;
+//! - [`counters`], [`bench`]: accounting and the self-benchmark.
+
+use kernel::prelude::*;
+
+mod bench;
+mod conn;
+mod counters;
+mod hooks;
+mod kprobe;
+mod netns;
+#[allow(dead_code)]
+mod scrambler;
+mod sys;
+
+module! {
+    type: MptcpScramble,
+    name: "mptcp_scramble",
+    author: "mptcp-scramble developers",
+    description: "Eavesdropping protection for Multipath TCP by data scrambling",
+    license: "GPL",
+}
+
+/// The module's registrations.  Fields drop in order: the hooks go before
+/// the namespace state they use.
+struct MptcpScramble {
+    _hooks: hooks::Hooks,
+    _pernet: netns::Pernet,
+}
+
+/// Known answer for the seed (the shared vector "digits"): checks the
+/// kernel's SHA-256 and the HMAC construction before any connection
+/// depends on them.
+fn seed_self_test() -> Result {
+    const EXPECTED: [u8; scrambler::SEED_LEN] = [
+        0x9f, 0x3c, 0xe1, 0xf3, 0x6d, 0xd8, 0x86, 0xb1, 0xf5, 0xfb, 0x56, 0x96, 0xf1, 0xf7, 0xd5,
+        0x97, 0xd5, 0x99, 0x5b, 0xab, 0xaa, 0x46, 0xa0, 0xfe, 0x65, 0xcf, 0xc9, 0x70, 0x4c, 0x96,
+        0xe8, 0x77,
+    ];
+    let seed = scrambler::seed_with(sys::sha256, 0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
+    if seed != EXPECTED {
+        pr_err!("seed self-test failed: the kernel's SHA-256 disagrees\n");
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+impl kernel::Module for MptcpScramble {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        seed_self_test()?;
+        let pernet = netns::Pernet::register()?;
+        let hooks = hooks::Hooks::register()?;
+        pr_info!("scrambling MPTCP connections (net.mptcp_scramble.enabled=1 by default)\n");
+        Ok(MptcpScramble {
+            _hooks: hooks,
+            _pernet: pernet,
+        })
+    }
+}
+
+impl Drop for MptcpScramble {
+    fn drop(&mut self) {
+        pr_info!("unloaded: new MPTCP connections are plain\n");
+    }
+}

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrappers of the few single C calls the logic needs.
+
+use kernel::bindings;
+
+use crate::scrambler::SEED_LEN;
+
+/// SHA-256 of `data`, by the kernel's library implementation (callable in
+/// any context).
+pub(crate) fn sha256(data: &[u8]) -> [u8; SEED_LEN] {
+    let mut out = [0u8; SEED_LEN];
+    // The seed's HMAC never hashes more than 96 bytes; a longer input
+    // would be cut, never overrun.
+    let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    // SAFETY: `data` is readable for `len <= data.len()` bytes and `out`
+    // has room for the 32-byte digest.
+    unsafe { bindings::sha256(data.as_ptr(), len, out.as_mut_ptr()) };
+    out
+}
+
+/// Monotonic time in nanoseconds.
+pub(crate) fn now_ns() -> i64 {
+    // SAFETY: `ktime_get()` has no preconditions.
+    unsafe { bindings::ktime_get() }
+}
+
+/// Pins this module: each scrambled connection holds one reference, so
+/// `rmmod` refuses while any is alive.  Fails once unloading has begun.
+pub(crate) fn module_get() -> bool {
+    // SAFETY: `THIS_MODULE` is this module, which is alive while its code
+    // runs.
+    unsafe { bindings::try_module_get(crate::THIS_MODULE.as_ptr()) }
+}
+
+/// Releases a reference taken by [`module_get`].
+pub(crate) fn module_put() {
+    // SAFETY: as for `module_get`; the caller owns a reference.
+    unsafe { bindings::module_put(crate::THIS_MODULE.as_ptr()) }
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The control plane of mptcp_scramble.ko: load and unload, the per-netns
+# sysctl net.mptcp_scramble.enabled, the /proc/net/mptcp_scramble
+# counters, the hooks the patch series adds.
+source "$(dirname "$0")/lib.sh"
+
+SYSCTL=/proc/sys/net/mptcp_scramble/enabled
+
+scr_require_root
+scr_require_cmd ip insmod rmmod
+scr_require_module_file
+
+# scr_write FILE VALUE [NETNS]: write VALUE to FILE with one write(2).
+scr_write() {
+	local ns=()
+	[[ -n ${3:-} ]] && ns=(ip netns exec "$3")
+	"${ns[@]}" bash -c 'printf "%s" "$2" > "$1"' _ "$1" "$2" 2>/dev/null
+}
+
+scr_read() {
+	local ns=()
+	[[ -n ${2:-} ]] && ns=(ip netns exec "$2")
+	"${ns[@]}" cat "$1"
+}
+
+test_hooks_in_kallsyms() {
+	local hook
+	for hook in established tx rx destroy fastopen; do
+		grep -qw "mptcp_scramble_$hook" /proc/kallsyms ||
+			scr_fail "hook mptcp_scramble_$hook missing from /proc/kallsyms" || return
+	done
+}
+
+test_load_unload_20_times() {
+	local i
+	scr_unload
+	for ((i = 1; i <= 20; i++)); do
+		insmod "$SCR_MODULE" || scr_fail "insmod #$i failed" || return
+		[[ -f $SYSCTL ]] || scr_fail "no $SYSCTL after insmod #$i" || return
+		rmmod mptcp_scramble || scr_fail "rmmod #$i failed" || return
+		[[ ! -e $SYSCTL && ! -e /proc/net/mptcp_scramble ]] ||
+			scr_fail "sysctl or /proc file left after rmmod #$i" || return
+	done
+}
+
+test_load_logs_a_line() {
+	scr_unload
+	_scr_mark_dmesg
+	scr_load || return
+	_scr_dmesg_since_mark | grep -q '^\[[ 0-9.]*\] mptcp_scramble: scrambling MPTCP connections' ||
+		scr_fail "no 'mptcp_scramble: scrambling MPTCP connections' line in the kernel log"
+}
+
+test_sysctl_defaults_to_1_in_every_netns() {
+	local ns
+	scr_load || return
+	ns=$(scr_netns_add default)
+	[[ $(scr_read $SYSCTL) == 1 ]] || scr_fail "init_net: enabled is $(scr_read $SYSCTL), want 1" || return
+	[[ $(scr_read $SYSCTL "$ns") == 1 ]] || scr_fail "new netns: enabled is not 1" || return
+}
+
+test_sysctl_is_per_netns() {
+	local a b
+	scr_load || return
+	a=$(scr_netns_add pera)
+	b=$(scr_netns_add perb)
+	scr_write $SYSCTL 0 "$a" || scr_fail "writing 0 in $a failed" || return
+	[[ $(scr_read $SYSCTL "$a") == 0 ]] || scr_fail "$a: 0 did not stick" || return
+	[[ $(scr_read $SYSCTL "$b") == 1 ]] || scr_fail "$b changed with $a" || return
+	[[ $(scr_read $SYSCTL) == 1 ]] || scr_fail "init_net changed with $a" || return
+	scr_write $SYSCTL 1 "$a" || scr_fail "writing 1 in $a failed" || return
+	scr_write $SYSCTL 0 "$b" || return
+	[[ $(scr_read $SYSCTL "$a") == 1 && $(scr_read $SYSCTL "$b") == 0 ]] ||
+		scr_fail "values crossed between namespaces"
+}
+
+test_sysctl_rejects_bad_writes() {
+	local ns before value garbage
+	scr_load || return
+	ns=$(scr_netns_add reject)
+	garbage=$(head -c 4096 /dev/zero | tr '\0' 'z')
+	for before in 0 1; do
+		scr_write $SYSCTL "$before" "$ns" || return
+		for value in 2 -1 abc $'\n' "$garbage" "1x" "0 1"; do
+			if scr_write $SYSCTL "$value" "$ns"; then
+				scr_fail "write of '${value:0:16}' (${#value} bytes) accepted" || return
+			fi
+			[[ $(scr_read $SYSCTL "$ns") == "$before" ]] ||
+				scr_fail "write of '${value:0:16}' changed $before to $(scr_read $SYSCTL "$ns")" || return
+		done
+		# A write(2) of zero bytes changes nothing either.
+		ip netns exec "$ns" python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_WRONLY); os.write(fd, b"")' $SYSCTL
+		[[ $(scr_read $SYSCTL "$ns") == "$before" ]] || scr_fail "empty write changed the value" || return
+	done
+}
+
+test_proc_lists_every_counter() {
+	local ns name lines
+	scr_load || return
+	ns=$(scr_netns_add proc)
+	for name in "${SCR_COUNTERS[@]}"; do
+		[[ $(scr_counter "$name") =~ ^[0-9]+$ ]] || scr_fail "init_net: counter $name missing or not a number" || return
+		[[ $(scr_counter "$ns" "$name") == 0 ]] || scr_fail "new netns: counter $name is not 0" || return
+	done
+	lines=$(wc -l < /proc/net/mptcp_scramble)
+	((lines == ${#SCR_COUNTERS[@]})) || scr_fail "/proc/net/mptcp_scramble has $lines lines, want ${#SCR_COUNTERS[@]}"
+	scr_diag "$(tr '\n' ' ' < /proc/net/mptcp_scramble)"
+}
+
+test_bench_sysctl_logs_throughput() {
+	local line
+	scr_load || return
+	if scr_write /proc/sys/net/mptcp_scramble/bench 2; then
+		scr_fail "bench accepted 2"
+		return
+	fi
+	_scr_mark_dmesg
+	scr_write /proc/sys/net/mptcp_scramble/bench 1 || scr_fail "bench run failed" || return
+	line=$(_scr_dmesg_since_mark | grep 'mptcp_scramble: bench:') || scr_fail "no bench line logged" || return
+	scr_diag "${line#*] }"
+}
+
+scr_ktap_header
+scr_ktap_plan 8
+scr_run hooks_in_kallsyms test_hooks_in_kallsyms
+scr_run load_unload_20_times test_load_unload_20_times
+scr_run load_logs_a_line test_load_logs_a_line
+scr_run sysctl_defaults_to_1_in_every_netns test_sysctl_defaults_to_1_in_every_netns
+scr_run sysctl_is_per_netns test_sysctl_is_per_netns
+scr_run sysctl_rejects_bad_writes test_sysctl_rejects_bad_writes
+scr_run proc_lists_every_counter test_proc_lists_every_counter
+scr_run bench_sysctl_logs_throughput test_bench_sysctl_logs_throughput
+scr_unload
+scr_finish

@@ -1,0 +1,283 @@
+# shellcheck shell=bash
+# The mptcp-scramble test library: KTAP output, prerequisites, namespaces,
+# the module, the kernel log.  Sourced by every tests/*.sh; helpers are
+# prefixed scr_.
+#
+# A missing prerequisite makes a test file exit with $KSFT_SKIP (4); with
+# SCR_STRICT=1 (what `make test` and CI set) it fails instead, since a
+# skipped test proves nothing.
+
+KSFT_PASS=0
+KSFT_FAIL=1
+KSFT_SKIP=4
+
+SCR_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SCR_ROOT=$(cd "$SCR_DIR/.." && pwd)
+SCR_MODULE=${MS_MODULE:-$SCR_ROOT/src/mptcp_scramble.ko}
+SCR_STRICT=${SCR_STRICT:-0}
+SCR_NAME=$(basename "$0" .sh)
+SCR_SUFFIX=$(printf '%04x%04x' $RANDOM $RANDOM)
+
+# Every counter of /proc/net/mptcp_scramble, in order.
+SCR_COUNTERS=(connections_scrambled connections_plain connections_live
+	bytes_scrambled bytes_descrambled rx_copies rx_drops latch_refused
+	tfo_syn_data_refused)
+
+_scr_planned=0
+_scr_done=0
+_scr_failed=0
+_scr_dmesg_mark=0
+
+scr_ktap_header() {
+	echo "TAP version 13"
+}
+
+scr_ktap_plan() {
+	_scr_planned=$1
+	echo "1..$1"
+}
+
+# scr_diag MESSAGE...: a KTAP diagnostic line.
+scr_diag() {
+	printf '# %s\n' "$*"
+}
+
+# scr_skip_all REASON: a prerequisite is missing.
+scr_skip_all() {
+	if ((SCR_STRICT)); then
+		scr_diag "required: $*"
+		echo "not ok 1 $SCR_NAME # prerequisite missing: $*"
+		exit $KSFT_FAIL
+	fi
+	echo "1..0 # SKIP $*"
+	exit $KSFT_SKIP
+}
+
+scr_require_root() {
+	[[ $(id -u) == 0 ]] || scr_skip_all "must run as root (use scripts/vm)"
+}
+
+scr_require_cmd() {
+	local c
+	for c; do
+		command -v "$c" >/dev/null || scr_skip_all "command $c not found"
+	done
+}
+
+scr_require_module_file() {
+	[[ -f $SCR_MODULE ]] || scr_skip_all "$SCR_MODULE not built (make module)"
+}
+
+# The kernel log since the last scr_run: checked after every test.
+_scr_dmesg_since_mark() {
+	dmesg | tail -n +"$((_scr_dmesg_mark + 1))"
+}
+
+_scr_mark_dmesg() {
+	_scr_dmesg_mark=$(dmesg | wc -l)
+}
+
+# scr_run NAME FUNCTION [ARG...]: run one test case; it fails if FUNCTION
+# fails or if the kernel log grew a splat meanwhile.
+scr_run() {
+	local name=$1 rc=0 splat
+	shift
+	_scr_mark_dmesg
+	"$@" || rc=$?
+	if splat=$(_scr_dmesg_since_mark | grep -E -A30 "$MS_SPLAT_RE"); then
+		scr_diag "kernel splat during $name:"
+		printf '%s\n' "$splat" | sed 's/^/#   /'
+		rc=1
+	fi
+	_scr_done=$((_scr_done + 1))
+	if ((rc == 0)); then
+		echo "ok $_scr_done $name"
+	else
+		_scr_failed=$((_scr_failed + 1))
+		echo "not ok $_scr_done $name"
+	fi
+	return 0
+}
+
+# scr_fail MESSAGE...: say why a test case fails, and fail it.
+scr_fail() {
+	scr_diag "FAIL: $*"
+	return 1
+}
+
+scr_finish() {
+	if ((_scr_done != _scr_planned)); then
+		scr_diag "planned $_scr_planned tests, ran $_scr_done"
+		exit $KSFT_FAIL
+	fi
+	scr_diag "$SCR_NAME: $((_scr_done - _scr_failed)) passed, $_scr_failed failed"
+	((_scr_failed == 0)) && exit $KSFT_PASS
+	exit $KSFT_FAIL
+}
+
+# The module.
+scr_loaded() {
+	grep -q '^mptcp_scramble ' /proc/modules
+}
+
+scr_load() {
+	scr_loaded || insmod "$SCR_MODULE"
+}
+
+scr_unload() {
+	! scr_loaded || rmmod mptcp_scramble
+}
+
+# scr_refcount: the module's use count (live scrambled connections).
+scr_refcount() {
+	cat /sys/module/mptcp_scramble/refcnt
+}
+
+# scr_counter [NETNS] NAME: a counter of /proc/net/mptcp_scramble.
+scr_counter() {
+	local ns=()
+	if (($# == 2)); then
+		ns=(ip netns exec "$1")
+		shift
+	fi
+	"${ns[@]}" awk -v n="$1" '$1 == n { print $2; found = 1 } END { exit !found }' /proc/net/mptcp_scramble
+}
+
+# scr_wait_for CMD...: poll CMD until it succeeds, for up to 10 s.
+scr_wait_for() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		"$@" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# Namespaces made by scr_netns_add are deleted when the test file exits.
+_scr_netns=()
+scr_netns_add() {
+	local ns="$1-$SCR_SUFFIX"
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	_scr_netns+=("$ns")
+	echo "$ns"
+}
+
+scr_cleanup() {
+	local ns
+	for ns in "${_scr_netns[@]}"; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
+	done
+	_scr_netns=()
+}
+trap 'scr_cleanup; rm -rf "$SCR_TMP"' EXIT
+
+# MS_SPLAT_RE and ms_splats come from the build scripts' library.
+source "$SCR_ROOT/scripts/lib.sh"
+
+# The two-path topology of the paper, between two namespaces, with
+# `scr_topology [PATHS]` paths (default 2; 4 gives four subflows):
+#
+#        client ns ($SCR_CLI)                 server ns ($SCR_SRV)
+#   c1  10.0.1.1  dead:1::1  ------ path 1 ------  10.0.1.2  dead:1::2  s1
+#   c2  10.0.2.1  dead:2::1  ------ path 2 ------  10.0.2.2  dead:2::2  s2
+#   ...
+#
+# The initial subflow uses path 1 (the "trusted" one); the server
+# announces its other addresses (MPTCP "signal" endpoints) and the client
+# opens one more subflow to each, so path 2 (the "untrusted WLAN" the
+# tests capture) carries a share of the data.
+SCR_CLI=
+SCR_SRV=
+scr_topology() {
+	local paths=${1:-2} i
+	SCR_CLI=$(scr_netns_add cli)
+	SCR_SRV=$(scr_netns_add srv)
+	for ((i = 1; i <= paths; i++)); do
+		ip link add "c$i" netns "$SCR_CLI" type veth peer name "s$i" netns "$SCR_SRV"
+		ip -n "$SCR_CLI" addr add "10.0.$i.1/24" dev "c$i"
+		ip -n "$SCR_SRV" addr add "10.0.$i.2/24" dev "s$i"
+		ip -n "$SCR_CLI" addr add "dead:$i::1/64" dev "c$i" nodad
+		ip -n "$SCR_SRV" addr add "dead:$i::2/64" dev "s$i" nodad
+		ip -n "$SCR_CLI" link set "c$i" up
+		ip -n "$SCR_SRV" link set "s$i" up
+		if ((i > 1)); then
+			ip -n "$SCR_SRV" mptcp endpoint add "10.0.$i.2" dev "s$i" signal
+			ip -n "$SCR_SRV" mptcp endpoint add "dead:$i::2" dev "s$i" signal
+		fi
+	done
+	ip -n "$SCR_CLI" mptcp limits set subflow 8 add_addr_accepted 8
+	ip -n "$SCR_SRV" mptcp limits set subflow 8 add_addr_accepted 8
+	ip netns exec "$SCR_CLI" sysctl -qw net.mptcp.enabled=1
+	ip netns exec "$SCR_SRV" sysctl -qw net.mptcp.enabled=1
+}
+
+# scr_transfer NAME ADDR:PORT [SERVER_OPT...] -- [CLIENT_OPT...]: run an
+# mptcp-traffic server in $SCR_SRV listening on ADDR:PORT and a client in
+# $SCR_CLI connecting to it.  Their JSON reports land in
+# $SCR_TMP/NAME.{server,client}.json, their stderr in .log.  Succeeds if
+# both ends report every byte intact.
+SCR_TMP=$(mktemp -d /tmp/scr-test.XXXXXX)
+scr_transfer() {
+	local name=$1 addr=$2 srv=() cli=() spid rc=0
+	shift 2
+	while (($#)) && [[ $1 != -- ]]; do
+		srv+=("$1")
+		shift
+	done
+	(($#)) && shift
+	cli=("$@")
+	rm -f "$SCR_TMP/$name.ready"
+	ip netns exec "$SCR_SRV" timeout 180 mptcp-traffic server --listen "$addr" \
+		--ready-file "$SCR_TMP/$name.ready" --quiet ${srv[@]+"${srv[@]}"} \
+		> "$SCR_TMP/$name.server.json" 2> "$SCR_TMP/$name.server.log" &
+	spid=$!
+	if ! scr_wait_for test -e "$SCR_TMP/$name.ready"; then
+		kill "$spid" 2>/dev/null
+		scr_diag "$name: server did not start: $(tail -n 3 "$SCR_TMP/$name.server.log")"
+		return 1
+	fi
+	ip netns exec "$SCR_CLI" timeout 180 mptcp-traffic client --connect "$addr" \
+		--quiet ${cli[@]+"${cli[@]}"} \
+		> "$SCR_TMP/$name.client.json" 2> "$SCR_TMP/$name.client.log" || rc=$?
+	wait "$spid" || rc=$((rc ? rc : $?))
+	if ((rc)); then
+		scr_diag "$name: client: $(tail -n 3 "$SCR_TMP/$name.client.log" | tr '\n' ' ')"
+		scr_diag "$name: server: $(tail -n 3 "$SCR_TMP/$name.server.log" | tr '\n' ' ')"
+	fi
+	return $rc
+}
+
+# scr_json FILE FIELD: FIELD of the last (summary) JSON line of FILE.
+scr_json() {
+	python3 -c 'import json, sys
+line = [l for l in open(sys.argv[1]) if l.strip()][-1]
+v = json.loads(line)
+for k in sys.argv[2].split("."):
+    v = v[k]
+print(v)' "$1" "$2"
+}
+
+# scr_capture NS DEV NAME: capture DEV in NS to $SCR_TMP/NAME.pcap until
+# scr_capture_stop.
+_scr_cap_pid=
+scr_capture() {
+	rm -f "$SCR_TMP/$3.pcap"
+	ip netns exec "$1" timeout 300 tcpdump -i "$2" -s 0 -U -w "$SCR_TMP/$3.pcap" tcp 2>"$SCR_TMP/$3.tcpdump.log" &
+	_scr_cap_pid=$!
+	scr_wait_for grep -q "listening on" "$SCR_TMP/$3.tcpdump.log"
+}
+
+scr_capture_stop() {
+	sleep 0.2
+	kill -INT "$_scr_cap_pid" 2>/dev/null
+	wait "$_scr_cap_pid" 2>/dev/null
+	return 0
+}
+
+# scr_subflows NS: how many MPTCP subflows (TCP sockets with the mptcp ULP)
+# NS has established in total.
+scr_mib() {
+	ip netns exec "$1" nstat -asz "$2" | awk -v m="$2" '$1 == m { print $2 }'
+}
