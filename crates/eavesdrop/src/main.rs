@@ -1,1 +1,198 @@
-fn main() {}
+//! `mptcp-eavesdrop`: coverage and attacks on a capture of one path of an
+//! MPTCP connection.  Exit status: 0 done, 1 the input could not be used,
+//! 2 bad command line.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use mptcp_eavesdrop::capture::{self, Error};
+use mptcp_eavesdrop::model::ByteModel;
+use mptcp_eavesdrop::{hexdump, report, rewrite, streams};
+
+#[derive(Parser)]
+#[command(name = "mptcp-eavesdrop", version, about = "What one path of an MPTCP connection gives away")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Direction {
+    /// Data the MP_CAPABLE client sent (side A when no handshake was seen).
+    #[value(alias = "c2s")]
+    ClientToServer,
+    /// Data the server sent.
+    #[value(alias = "s2c")]
+    ServerToClient,
+}
+
+impl Direction {
+    fn side(self) -> usize {
+        match self {
+            Direction::ClientToServer => 0,
+            Direction::ServerToClient => 1,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Follow the MPTCP subflows in a capture of one path, report each
+    /// stream's coverage and what the key and chain attacks recover.
+    Analyze {
+        capture: PathBuf,
+        /// The true plaintext of the analysed stream (the one with the most
+        /// captured bytes, after --connection/--direction), to score the
+        /// recovery against.
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        /// Byte model for the attack: english, http, uniform, or a sample
+        /// file of the traffic to learn byte frequencies from.
+        #[arg(long, default_value = "english")]
+        model: String,
+        /// Only this direction.
+        #[arg(long, value_enum)]
+        direction: Option<Direction>,
+        /// Only this connection (numbered as in the report).
+        #[arg(long)]
+        connection: Option<usize>,
+        /// Print one JSON object instead of the text report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the first data segment(s) as a Wireshark-style hex dump.
+    Hexdump {
+        capture: PathBuf,
+        /// Dump the first TCP segments that carry data (the only mode).
+        #[arg(long, required = true)]
+        first_data: bool,
+        /// How many segments.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// Dump only the TCP payload, not the whole frame.
+        #[arg(long)]
+        payload_only: bool,
+    },
+    /// Write a copy of a plain capture whose stream is scrambled as the
+    /// module would have sent it (for experiments on a kernel without the
+    /// module).  Needs the MP_CAPABLE keys in the capture and the stream's
+    /// plaintext.
+    Scramble {
+        capture: PathBuf,
+        output: PathBuf,
+        /// The plaintext the stream carried.
+        #[arg(long)]
+        truth: PathBuf,
+        #[arg(long, value_enum, default_value = "client-to-server")]
+        direction: Direction,
+        #[arg(long, default_value_t = 1)]
+        connection: usize,
+        /// Keep only the frames to or from this address (one path of an
+        /// all-paths capture).
+        #[arg(long)]
+        only_host: Option<IpAddr>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mptcp-eavesdrop: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn read_file(what: &str, path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::new(format!("{what} {}: {e}", path.display())))
+}
+
+fn run(command: Command) -> Result<(), Error> {
+    match command {
+        Command::Analyze {
+            capture: path,
+            truth,
+            model,
+            direction,
+            connection,
+            json,
+        } => {
+            let model = ByteModel::named(&model).map_err(Error::new)?;
+            let truth = truth
+                .map(|p| read_file("--truth", &p).map(|t| (p.display().to_string(), t)))
+                .transpose()?;
+            let cap = capture::read(&path)?;
+            let analysis = streams::analyze(&cap);
+            let opts = report::Options {
+                connection,
+                side: direction.map(Direction::side),
+                model: &model,
+                truth: truth.as_ref().map(|(p, t)| (p.as_str(), t.as_slice())),
+            };
+            let r = report::build(
+                &path.display().to_string(),
+                cap.frames.len(),
+                cap.segments.len(),
+                &analysis,
+                &opts,
+            );
+            if json {
+                let text = serde_json::to_string_pretty(&r)
+                    .map_err(|e| Error::new(format!("cannot encode the report: {e}")))?;
+                println!("{text}");
+            } else {
+                print!("{}", report::human(&r));
+            }
+            Ok(())
+        }
+        Command::Hexdump {
+            capture: path,
+            first_data: _,
+            count,
+            payload_only,
+        } => {
+            let cap = capture::read(&path)?;
+            let text = hexdump::first_data(&cap, count, payload_only);
+            if text.is_empty() {
+                return Err(Error::new(format!("{}: no TCP segment carries data", path.display())));
+            }
+            print!("{text}");
+            Ok(())
+        }
+        Command::Scramble {
+            capture: path,
+            output,
+            truth,
+            direction,
+            connection,
+            only_host,
+        } => {
+            let truth = read_file("--truth", &truth)?;
+            let mut cap = capture::read(&path)?;
+            let analysis = streams::analyze(&cap);
+            let done = rewrite::scramble(
+                &mut cap,
+                &analysis,
+                connection,
+                direction.side(),
+                &truth,
+                &output,
+                only_host,
+            )?;
+            eprintln!(
+                "scrambled {} bytes ({} differed from --truth before, {} past its end left alone); wrote {} frames to {}",
+                done.bytes,
+                done.differing,
+                done.beyond_truth,
+                done.frames_written,
+                output.display()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! What a one-path observer recovers: the head of a stream from the keys
+//! of the handshake, and the rest of each contiguous run by the chain
+//! attack of SPEC section 5.
+//!
+//! A scrambled byte is `c[i] = p[i] ^ p[i-64] ^ .. ^ p[i-1]`, so
+//! `c[i] ^ c[i+1] = p[i+1] ^ p[i-64]`.  A captured run `c[a..b]` thus
+//! ties each plaintext byte in `a-64..b` to the one 65 before it: the 65
+//! residue chains are each fixed by one unknown byte (the chain's first
+//! position, `a-64..=a`), and `c[a]` itself says the XOR of those 65
+//! unknowns.  The attack picks the 65 unknowns that make the chains look
+//! most like the traffic's byte model, subject to that XOR, exactly by
+//! dynamic programming over the running XOR.
+
+use scramble_core::{State, RING_LEN, SEED_LEN};
+
+use crate::model::ByteModel;
+
+/// Residue chains in one run: one more than the ring.
+const CHAINS: usize = RING_LEN + 1;
+
+/// Candidates kept per chain in the dynamic programme; a lower-ranked
+/// value almost never wins, and 256 would cost ten times as much.
+const CANDIDATES: usize = 24;
+
+/// How a stream byte came to be known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum How {
+    Unknown,
+    /// Decoded with the seed from the handshake's keys: certain.
+    Key,
+    /// Guessed by the chain attack.
+    Chain,
+}
+
+/// The attack's output for one stream.
+#[derive(Clone, Debug)]
+pub struct Recovery {
+    pub plain: Vec<u8>,
+    pub how: Vec<How>,
+}
+
+/// How the recovery compares with the true plaintext.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TruthScore {
+    pub truth_bytes: u64,
+    pub key_decoded: u64,
+    pub key_exact: u64,
+    pub chain_guessed: u64,
+    pub chain_exact: u64,
+    /// Captured bytes equal to the truth as they are: all of them when the
+    /// connection was not scrambled.
+    pub captured_equal: u64,
+    pub captured: u64,
+}
+
+impl Recovery {
+    pub fn count(&self, how: How) -> u64 {
+        self.how.iter().filter(|&&h| h == how).count() as u64
+    }
+
+    pub fn score(&self, truth: &[u8], runs: &[(u64, &[u8])]) -> TruthScore {
+        let mut s = TruthScore {
+            truth_bytes: truth.len() as u64,
+            ..Default::default()
+        };
+        for ((&p, &how), &t) in self.plain.iter().zip(&self.how).zip(truth) {
+            match how {
+                How::Key => {
+                    s.key_decoded += 1;
+                    s.key_exact += u64::from(p == t);
+                }
+                How::Chain => {
+                    s.chain_guessed += 1;
+                    s.chain_exact += u64::from(p == t);
+                }
+                How::Unknown => {}
+            }
+        }
+        for &(off, bytes) in runs {
+            let from = usize::try_from(off).unwrap_or(usize::MAX).min(truth.len());
+            let t = &truth[from..];
+            s.captured += bytes.len() as u64;
+            s.captured_equal += bytes.iter().zip(t).filter(|(a, b)| a == b).count() as u64;
+        }
+        s
+    }
+}
+
+/// Recovers what it can of a stream of `len` bytes of which `runs`
+/// (stream offset, scrambled bytes; sorted, disjoint) were captured.
+/// `seed` is the direction's seed when the keys were captured.
+pub fn recover(
+    len: usize,
+    runs: &[(u64, &[u8])],
+    seed: Option<&[u8; SEED_LEN]>,
+    model: &ByteModel,
+) -> Recovery {
+    let mut rec = Recovery {
+        plain: vec![0; len],
+        how: vec![How::Unknown; len],
+    };
+    // The ring's initial content stands for the 64 bytes before the
+    // stream: the seed, then 32 zeros, which are known even without it.
+    let mut before = [None; RING_LEN];
+    for (i, slot) in before.iter_mut().enumerate() {
+        *slot = match seed {
+            Some(s) => Some(s.get(i).copied().unwrap_or(0)),
+            None => (i >= SEED_LEN).then_some(0),
+        };
+    }
+    for &(offset, bytes) in runs {
+        let Ok(a) = usize::try_from(offset) else { continue };
+        if a >= len || bytes.is_empty() {
+            continue;
+        }
+        let bytes = &bytes[..bytes.len().min(len - a)];
+        match seed {
+            Some(s) if a == 0 => {
+                let mut state = State::from_seed(s);
+                let mut plain = bytes.to_vec();
+                state.descramble(&mut plain);
+                rec.plain[..plain.len()].copy_from_slice(&plain);
+                rec.how[..plain.len()].fill(How::Key);
+            }
+            _ => solve_run(&mut rec, &before, a, bytes, model),
+        }
+    }
+    rec
+}
+
+fn solve_run(
+    rec: &mut Recovery,
+    before: &[Option<u8>; RING_LEN],
+    a: usize,
+    c: &[u8],
+    model: &ByteModel,
+) {
+    let lo = a as i64 - RING_LEN as i64;
+    let span = c.len() + RING_LEN;
+    // p[lo + i] = k[i] ^ v[i % 65], v the chain's unknown first byte.
+    let mut k = vec![0u8; span];
+    for i in CHAINS..span {
+        k[i] = k[i - CHAINS] ^ c[i - CHAINS] ^ c[i - RING_LEN];
+    }
+    let known = |t: i64| -> Option<u8> {
+        if t < 0 {
+            before[(t + RING_LEN as i64) as usize]
+        } else {
+            let t = t as usize;
+            (rec.how.get(t) == Some(&How::Key)).then(|| rec.plain[t])
+        }
+    };
+
+    let mut fixed: [Option<u8>; CHAINS] = [None; CHAINS];
+    let mut scored = [0usize; CHAINS];
+    let mut hist = vec![[0u32; 256]; CHAINS];
+    for (i, &ki) in k.iter().enumerate() {
+        let j = i % CHAINS;
+        let t = lo + i as i64;
+        if let Some(q) = known(t) {
+            fixed[j].get_or_insert(q ^ ki);
+        } else if t >= 0 {
+            scored[j] += 1;
+            hist[j][usize::from(ki)] += 1;
+        }
+    }
+
+    // `c[a]` is the XOR of the chains' first bytes: with all chains but
+    // one fixed, it fixes the last.
+    let unfixed: Vec<usize> = (0..CHAINS).filter(|&j| fixed[j].is_none()).collect();
+    if let [last] = unfixed[..] {
+        let others = fixed.iter().flatten().fold(0, |x, v| x ^ v);
+        fixed[last] = Some(c[0] ^ others);
+    }
+
+    let mut candidates: Vec<Vec<(u8, f64)>> = Vec::with_capacity(CHAINS);
+    for j in 0..CHAINS {
+        if let Some(v) = fixed[j] {
+            candidates.push(vec![(v, 0.0)]);
+            continue;
+        }
+        let present: Vec<(usize, f64)> = hist[j]
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(x, &n)| (x, f64::from(n)))
+            .collect();
+        let mut all: Vec<(u8, f64)> = (0..=255u8)
+            .map(|v| {
+                let s = present
+                    .iter()
+                    .map(|&(x, n)| n * model.log_p[x ^ usize::from(v)])
+                    .sum();
+                (v, s)
+            })
+            .collect();
+        if scored[j] > 0 {
+            all.sort_by(|x, y| y.1.total_cmp(&x.1));
+            all.truncate(CANDIDATES);
+        }
+        candidates.push(all);
+    }
+
+    let values = best_with_xor(&candidates, c[0]);
+    let all_fixed = fixed.iter().all(Option::is_some);
+    for (i, &ki) in k.iter().enumerate() {
+        let j = i % CHAINS;
+        let t = lo + i as i64;
+        if t < 0 || (fixed[j].is_none() && scored[j] < 2) {
+            continue;
+        }
+        let t = t as usize;
+        if rec.how.get(t) != Some(&How::Unknown) {
+            continue;
+        }
+        rec.plain[t] = ki ^ values[j];
+        rec.how[t] = if all_fixed { How::Key } else { How::Chain };
+    }
+}
+
+/// The choice of one candidate per chain with the highest total score
+/// whose values XOR to `target`; without any such choice (conflicting
+/// fixed values), the best choice regardless of `target`.
+fn best_with_xor(candidates: &[Vec<(u8, f64)>], target: u8) -> Vec<u8> {
+    let mut dp = [f64::NEG_INFINITY; 256];
+    dp[0] = 0.0;
+    let mut back = vec![[0u8; 256]; candidates.len()];
+    for (j, cands) in candidates.iter().enumerate() {
+        let mut next = [f64::NEG_INFINITY; 256];
+        for (x, &score) in dp.iter().enumerate() {
+            if score == f64::NEG_INFINITY {
+                continue;
+            }
+            for &(v, s) in cands {
+                let y = x ^ usize::from(v);
+                if score + s > next[y] {
+                    next[y] = score + s;
+                    back[j][y] = v;
+                }
+            }
+        }
+        dp = next;
+    }
+    if dp[usize::from(target)] == f64::NEG_INFINITY {
+        return candidates
+            .iter()
+            .map(|c| c.first().map_or(0, |&(v, _)| v))
+            .collect();
+    }
+    let mut values = vec![0u8; candidates.len()];
+    let mut x = target;
+    for j in (0..candidates.len()).rev() {
+        values[j] = back[j][usize::from(x)];
+        x ^= values[j];
+    }
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "It was the best of times, it was the worst of times, it was the age of \
+        wisdom, it was the age of foolishness, it was the epoch of belief, it was the epoch of \
+        incredulity, it was the season of Light, it was the season of Darkness, it was the \
+        spring of hope, it was the winter of despair, we had everything before us, we had \
+        nothing before us, we were all going direct to Heaven, we were all going direct the \
+        other way - in short, the period was so far like the present period, that some of its \
+        noisiest authorities insisted on its being received, for good or for evil, in the \
+        superlative degree of comparison only.\n";
+
+    fn text(n: usize) -> Vec<u8> {
+        TEXT.bytes().cycle().take(n).collect()
+    }
+
+    fn scrambled(plain: &[u8], seed: &[u8; SEED_LEN]) -> Vec<u8> {
+        let mut c = plain.to_vec();
+        State::from_seed(seed).scramble(&mut c);
+        c
+    }
+
+    #[test]
+    fn head_run_decodes_exactly_with_the_seed() {
+        let seed = [7u8; SEED_LEN];
+        let plain = text(3000);
+        let c = scrambled(&plain, &seed);
+        let rec = recover(3000, &[(0, &c[..1000])], Some(&seed), &ByteModel::english());
+        assert_eq!(&rec.plain[..1000], &plain[..1000]);
+        assert_eq!(rec.count(How::Key), 1000);
+    }
+
+    #[test]
+    fn run_within_reach_of_decoded_bytes_decodes_exactly() {
+        let seed = [9u8; SEED_LEN];
+        let plain = text(3000);
+        let c = scrambled(&plain, &seed);
+        let runs = [(0, &c[..500]), (520, &c[520..900])];
+        let rec = recover(3000, &runs, Some(&seed), &ByteModel::uniform());
+        // 520..900 has all of 456..520 known but 500..520.
+        assert!(rec.how[520..900].iter().all(|&h| h == How::Chain));
+        // With 64 known bytes before it, a run is exact whatever the model.
+        let runs = [(0, &c[..600]), (600, &c[600..650])];
+        let rec = recover(3000, &runs, Some(&seed), &ByteModel::uniform());
+        assert_eq!(&rec.plain[..650], &plain[..650]);
+    }
+
+    #[test]
+    fn chain_attack_reads_english_from_a_middle_run() {
+        let seed = [0x5au8; SEED_LEN];
+        let plain = text(10_000);
+        let c = scrambled(&plain, &seed);
+        let (a, b) = (3000, 6000);
+        let rec = recover(10_000, &[(a as u64, &c[a..b])], None, &ByteModel::english());
+        let right = (a..b).filter(|&t| rec.plain[t] == plain[t]).count();
+        assert!(right > (b - a) * 9 / 10, "{right} of {}", b - a);
+        assert!(rec.how[a - 64..a].iter().all(|&h| h == How::Chain));
+    }
+
+    #[test]
+    fn uniform_model_cannot_read_random_bytes() {
+        let mut x = 0x1234_5678u32;
+        let plain: Vec<u8> = (0..5000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let c = scrambled(&plain, &[1; SEED_LEN]);
+        let rec = recover(5000, &[(1000, &c[1000..4000])], None, &ByteModel::uniform());
+        let right = (1000..4000).filter(|&t| rec.plain[t] == plain[t]).count();
+        assert!(right < 300, "{right}");
+    }
+
+    #[test]
+    fn xor_constraint_is_honoured() {
+        let cands = vec![vec![(1u8, 0.0), (2, -1.0)], vec![(4, 0.0), (8, -5.0)]];
+        assert_eq!(best_with_xor(&cands, 1 ^ 4), vec![1, 4]);
+        assert_eq!(best_with_xor(&cands, 2 ^ 4), vec![2, 4]);
+        assert_eq!(best_with_xor(&cands, 1 ^ 8), vec![1, 8]);
+    }
+}

@@ -1,0 +1,382 @@
+//! The `analyze` report: coverage and recovery per stream, as text or
+//! one JSON object.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::attack::{self, How, Recovery, TruthScore};
+use crate::model::ByteModel;
+use crate::streams::{Analysis, Connection, Grouping, Stream, SubflowInfo};
+
+/// Streams longer than this are reported but not attacked (the attack
+/// keeps a byte of state per stream byte).
+const ATTACK_LIMIT: u64 = 1 << 30;
+
+/// Which streams to analyse, and what to compare them with.
+pub struct Options<'a> {
+    pub connection: Option<usize>,
+    /// Side whose sent data to analyse: 0 client-to-server, 1 the reverse.
+    pub side: Option<usize>,
+    pub model: &'a ByteModel,
+    pub truth: Option<(&'a str, &'a [u8])>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub capture: String,
+    pub frames: usize,
+    pub tcp_segments: usize,
+    pub plain_tcp_flows: usize,
+    pub model: String,
+    /// The stream the top-level figures (and `--truth`) are about: the
+    /// analysed one with the most captured bytes.
+    pub primary: Option<StreamRef>,
+    pub keys_seen: bool,
+    pub coverage_fraction: Option<f64>,
+    pub longest_run: Option<u64>,
+    pub window_fraction: Option<f64>,
+    pub recovered_fraction: Option<f64>,
+    pub recovered_key_fraction: Option<f64>,
+    pub recovered_chain_fraction: Option<f64>,
+    pub connections: Vec<ConnectionReport>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamRef {
+    pub connection: usize,
+    pub direction: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConnectionReport {
+    pub number: usize,
+    pub grouping: Grouping,
+    pub keys_seen: bool,
+    pub client_key: Option<String>,
+    pub server_key: Option<String>,
+    pub subflows: Vec<SubflowInfo>,
+    pub directions: Vec<DirectionReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DirectionReport {
+    pub direction: String,
+    pub sender: Option<String>,
+    pub stream_bytes: u64,
+    /// Stream start from the sender's key (else the lowest DSN seen).
+    pub start_exact: bool,
+    /// Stream end from the DATA_FIN (else the highest DSN or ACK seen).
+    pub end_exact: bool,
+    pub segments: usize,
+    pub captured_bytes: u64,
+    pub coverage_fraction: f64,
+    pub runs: usize,
+    pub longest_run: u64,
+    pub windows_whole: u64,
+    pub window_fraction: f64,
+    pub duplicate_bytes: u64,
+    pub mismatched_duplicate_bytes: u64,
+    pub unmapped_bytes: u64,
+    pub key_decoded_bytes: u64,
+    pub chain_guessed_bytes: u64,
+    pub truth: Option<TruthReport>,
+    /// The start of the attack's output on the longest run.
+    pub sample: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TruthReport {
+    pub file: String,
+    pub truth_bytes: u64,
+    pub length_matches: bool,
+    pub recovered_fraction: f64,
+    pub recovered_key_fraction: f64,
+    pub recovered_chain_fraction: f64,
+    /// Of the chain attack's guesses, the fraction that are right.
+    pub chain_accuracy: Option<f64>,
+    /// Captured bytes equal to the truth unchanged: 1.0 means the
+    /// connection was not scrambled at all.
+    pub captured_plain_fraction: Option<f64>,
+    #[serde(flatten)]
+    pub counts: TruthScore,
+}
+
+fn direction_name(grouping: Grouping, side: usize) -> String {
+    match (grouping, side) {
+        (Grouping::DsnContinuity, 0) => "a-to-b",
+        (Grouping::DsnContinuity, _) => "b-to-a",
+        (_, 0) => "client-to-server",
+        _ => "server-to-client",
+    }
+    .into()
+}
+
+fn fraction(n: u64, d: u64) -> f64 {
+    if d == 0 {
+        0.0
+    } else {
+        n as f64 / d as f64
+    }
+}
+
+pub fn build(capture: &str, frames: usize, tcp_segments: usize, analysis: &Analysis, opts: &Options) -> Report {
+    let mut connections = Vec::new();
+    let mut primary: Option<(u64, StreamRef)> = None;
+    let mut notes = analysis.notes.clone();
+    for conn in &analysis.connections {
+        if opts.connection.is_some_and(|n| n != conn.number) {
+            continue;
+        }
+        let mut directions = Vec::new();
+        for side in 0..2 {
+            let stream = &conn.streams[side];
+            if opts.side.is_some_and(|s| s != side) || stream.data.is_empty() {
+                continue;
+            }
+            let name = direction_name(conn.grouping, side);
+            let captured: u64 = stream.runs().iter().map(|r| r.1.len() as u64).sum();
+            if primary.as_ref().is_none_or(|p| captured > p.0) {
+                primary = Some((
+                    captured,
+                    StreamRef {
+                        connection: conn.number,
+                        direction: name.clone(),
+                    },
+                ));
+            }
+            directions.push(direction(conn, side, name, &mut notes, opts));
+        }
+        connections.push(ConnectionReport {
+            number: conn.number,
+            grouping: conn.grouping,
+            keys_seen: conn.keys.iter().all(Option::is_some),
+            client_key: conn.keys[0].map(|k| format!("{k:016x}")),
+            server_key: conn.keys[1].map(|k| format!("{k:016x}")),
+            subflows: conn.subflows.clone(),
+            directions,
+        });
+    }
+
+    let primary = primary.map(|p| p.1);
+    let mut report = Report {
+        capture: capture.into(),
+        frames,
+        tcp_segments,
+        plain_tcp_flows: analysis.plain_tcp_flows,
+        model: opts.model.name.clone(),
+        primary: primary.clone(),
+        keys_seen: false,
+        coverage_fraction: None,
+        longest_run: None,
+        window_fraction: None,
+        recovered_fraction: None,
+        recovered_key_fraction: None,
+        recovered_chain_fraction: None,
+        connections,
+        notes,
+    };
+    if let Some(p) = primary {
+        let conn = report.connections.iter_mut().find(|c| c.number == p.connection);
+        if let Some(conn) = conn {
+            report.keys_seen = conn.keys_seen;
+            // The truth belongs to the primary stream only.
+            for d in conn.directions.iter_mut() {
+                if d.direction != p.direction {
+                    d.truth = None;
+                }
+            }
+            if let Some(d) = conn.directions.iter().find(|d| d.direction == p.direction) {
+                report.coverage_fraction = Some(d.coverage_fraction);
+                report.longest_run = Some(d.longest_run);
+                report.window_fraction = Some(d.window_fraction);
+                if let Some(t) = &d.truth {
+                    report.recovered_fraction = Some(t.recovered_fraction);
+                    report.recovered_key_fraction = Some(t.recovered_key_fraction);
+                    report.recovered_chain_fraction = Some(t.recovered_chain_fraction);
+                }
+            }
+        }
+    }
+    report
+}
+
+fn direction(conn: &Connection, side: usize, name: String, notes: &mut Vec<String>, opts: &Options) -> DirectionReport {
+    let stream: &Stream = &conn.streams[side];
+    let len = stream.stream_len();
+    let runs = stream.runs();
+    let captured: u64 = runs.iter().map(|r| r.1.len() as u64).sum();
+    let longest = runs.iter().map(|r| r.1.len() as u64).max().unwrap_or(0);
+    let windows_whole: u64 = runs
+        .iter()
+        .map(|r| (r.1.len() as u64).saturating_sub(63))
+        .sum();
+    let window_count = len.saturating_sub(63);
+
+    let mut report = DirectionReport {
+        direction: name.clone(),
+        sender: conn.subflows.first().map(|s| if side == 0 { s.side0 } else { s.side1 }.ip().to_string()),
+        stream_bytes: len,
+        start_exact: stream.first_dsn_exact.is_some(),
+        end_exact: stream.data_fin.is_some(),
+        segments: stream.segments,
+        captured_bytes: captured,
+        coverage_fraction: fraction(captured, len),
+        runs: runs.len(),
+        longest_run: longest,
+        windows_whole,
+        window_fraction: fraction(windows_whole, window_count),
+        duplicate_bytes: stream.inserted.duplicate,
+        mismatched_duplicate_bytes: stream.inserted.mismatched,
+        unmapped_bytes: stream.unmapped,
+        key_decoded_bytes: 0,
+        chain_guessed_bytes: 0,
+        truth: None,
+        sample: None,
+    };
+    if len > ATTACK_LIMIT {
+        notes.push(format!(
+            "connection {} {name}: {len} bytes is too long to attack here",
+            conn.number
+        ));
+        return report;
+    }
+    let seed = conn.seed(side);
+    let rec = attack::recover(len as usize, &runs, seed.as_ref(), opts.model);
+    report.key_decoded_bytes = rec.count(How::Key);
+    report.chain_guessed_bytes = rec.count(How::Chain);
+    report.sample = sample(&rec, &runs);
+    if let Some((file, truth)) = opts.truth {
+        let s = rec.score(truth, &runs);
+        let total = s.truth_bytes;
+        report.truth = Some(TruthReport {
+            file: file.into(),
+            truth_bytes: total,
+            length_matches: total == len,
+            recovered_fraction: fraction(s.key_exact + s.chain_exact, total),
+            recovered_key_fraction: fraction(s.key_exact, total),
+            recovered_chain_fraction: fraction(s.chain_exact, total),
+            chain_accuracy: (s.chain_guessed > 0).then(|| fraction(s.chain_exact, s.chain_guessed)),
+            captured_plain_fraction: (s.captured > 0).then(|| fraction(s.captured_equal, s.captured)),
+            counts: s,
+        });
+    }
+    report
+}
+
+/// Up to 120 bytes of the recovery from the longest run, printable.
+fn sample(rec: &Recovery, runs: &[(u64, &[u8])]) -> Option<String> {
+    let (off, bytes) = runs.iter().max_by_key(|r| r.1.len())?;
+    let from = usize::try_from(*off).ok()?;
+    let to = (from + bytes.len().min(120)).min(rec.plain.len());
+    let mut out = String::new();
+    for t in from..to {
+        let c = match rec.how[t] {
+            How::Unknown => '?',
+            _ => printable(rec.plain[t]),
+        };
+        out.push(c);
+    }
+    Some(out)
+}
+
+fn printable(b: u8) -> char {
+    match b {
+        0x20..=0x7e => char::from(b),
+        _ => '.',
+    }
+}
+
+fn pct(f: f64) -> String {
+    format!("{:.1}%", f * 100.0)
+}
+
+/// The report as a person reads it.
+pub fn human(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{}: {} frames, {} TCP segments, {} MPTCP connection(s), {} plain TCP flow(s); byte model: {}",
+        r.capture,
+        r.frames,
+        r.tcp_segments,
+        r.connections.len(),
+        r.plain_tcp_flows,
+        r.model
+    );
+    for c in &r.connections {
+        let _ = writeln!(o, "\nconnection {} (grouped by {:?})", c.number, c.grouping);
+        match (&c.client_key, &c.server_key) {
+            (Some(a), Some(b)) => {
+                let _ = writeln!(o, "  keys seen in the handshake: client {a}, server {b}");
+            }
+            _ => {
+                let _ = writeln!(o, "  keys not seen (the initial subflow's handshake is not in this capture)");
+            }
+        }
+        for s in &c.subflows {
+            let _ = writeln!(o, "  subflow {} <-> {} ({:?})", s.side0, s.side1, s.kind);
+        }
+        for d in &c.directions {
+            let _ = writeln!(
+                o,
+                "  {} from {}: stream {} bytes{}{}",
+                d.direction,
+                d.sender.as_deref().unwrap_or("?"),
+                d.stream_bytes,
+                if d.start_exact { "" } else { " (start estimated)" },
+                if d.end_exact { "" } else { " (end estimated)" },
+            );
+            let _ = writeln!(
+                o,
+                "    this path carried {} bytes = {} of the stream in {} run(s); longest run {} bytes; 64-byte windows seen whole: {}",
+                d.captured_bytes,
+                pct(d.coverage_fraction),
+                d.runs,
+                d.longest_run,
+                pct(d.window_fraction)
+            );
+            if d.duplicate_bytes > 0 || d.unmapped_bytes > 0 {
+                let _ = writeln!(
+                    o,
+                    "    retransmitted bytes {} ({} differing), bytes without a DSS mapping {}",
+                    d.duplicate_bytes, d.mismatched_duplicate_bytes, d.unmapped_bytes
+                );
+            }
+            let _ = writeln!(
+                o,
+                "    decoded with the keys: {} bytes; guessed by the chain attack: {} bytes",
+                d.key_decoded_bytes, d.chain_guessed_bytes
+            );
+            if let Some(s) = &d.sample {
+                let _ = writeln!(o, "    attack output, longest run: {s}");
+            }
+            if let Some(t) = &d.truth {
+                let _ = writeln!(
+                    o,
+                    "    against {} ({} bytes{}): recovered exactly {} of the stream ({} with the keys, {} by the chain attack{})",
+                    t.file,
+                    t.truth_bytes,
+                    if t.length_matches { "" } else { ", length differs from the stream's" },
+                    pct(t.recovered_fraction),
+                    pct(t.recovered_key_fraction),
+                    pct(t.recovered_chain_fraction),
+                    t.chain_accuracy
+                        .map(|a| format!("; {} of its guesses right", pct(a)))
+                        .unwrap_or_default()
+                );
+                if t.captured_plain_fraction.is_some_and(|f| f > 0.99) {
+                    let _ = writeln!(o, "    the captured bytes equal the truth: this connection was not scrambled");
+                }
+            }
+        }
+    }
+    if r.connections.is_empty() {
+        let _ = writeln!(o, "\nno MPTCP connection found");
+    }
+    for n in &r.notes {
+        let _ = writeln!(o, "note: {n}");
+    }
+    o
+}
