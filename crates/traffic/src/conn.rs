@@ -122,6 +122,8 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
         }
     };
     let prefix = spec.fastopen.map(|f| f.sendto_bytes).unwrap_or(0);
+    // Fallback to TCP is decided in the handshake: ask now, while the connection is surely open.
+    let mptcp_at_start = sys::mptcp_info(fd).is_some();
 
     let mut sst = SendStats::default();
     let mut rst = RecvStats::default();
@@ -195,13 +197,14 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
             (r, smp)
         };
         if sends && recvs {
-            let ((sr, _), (rres, rs)) = std::thread::scope(|s| {
+            let ((sr, ss), (rres, rs)) = std::thread::scope(|s| {
                 let h = s.spawn(|| send_part(&mut sst));
                 let r = recv_part(&mut verifier, &mut rst);
                 let sr = h.join().unwrap_or_else(|_| (Err(anyhow::anyhow!("sending thread panicked")), Sample::default()));
                 (sr, r)
             });
-            sample = rs;
+            // Once both sides have shut down, MPTCP_INFO may no longer answer.
+            sample = if rs.mptcp.is_some() || ss.mptcp.is_none() { rs } else { ss };
             error = join_errors(sr.err().map(err_string), rres.err().map(err_string));
         } else if sends {
             let (r, s) = send_part(&mut sst);
@@ -235,7 +238,7 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
     let bytes = sst.bytes + bytes_received;
     let mbps = if seconds > 0.0 { bytes as f64 * 8.0 / seconds / 1e6 } else { 0.0 };
 
-    let mptcp_on = sample.mptcp.is_some();
+    let mptcp_on = mptcp_at_start || sample.mptcp.is_some();
     let subflows_total = sample.mptcp.as_ref().map(|m| m.subflows_total.unwrap_or(m.subflows.saturating_add(1)));
     let syn_data = if mptcp_on {
         sample.subflows.as_ref().and_then(|s| s.first()).map(|s| s.options & sys::TCPI_OPT_SYN_DATA != 0)
@@ -290,6 +293,7 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
     let proto = match (spec.tcp, subflows_total) {
         (true, _) => "tcp".to_string(),
         (false, Some(n)) => format!("mptcp, {n} subflow{}", if n == 1 { "" } else { "s" }),
+        (false, None) if mptcp_on => "mptcp".to_string(),
         (false, None) => "mptcp fell back to tcp".to_string(),
     };
     let what = if cfg.rr.is_some() {

@@ -45,6 +45,51 @@ enum Cmd {
     Server(ServerArgs),
     /// Connect (--parallel connections) and transfer.
     Client(ClientArgs),
+    /// Write pattern bytes to stdout (or with --sha256, their SHA-256): what a transfer carries.
+    Pattern(PatternArgs),
+}
+
+#[derive(Args, Debug)]
+struct PatternArgs {
+    /// Number of bytes (suffixes K, M, G, T).
+    #[arg(long, default_value = "1M", value_parser = size::parse_size, value_name = "N")]
+    bytes: u64,
+    /// Stream offset of the first byte.
+    #[arg(long, default_value = "0", value_parser = size::parse_size, value_name = "N")]
+    offset: u64,
+    #[arg(long, value_enum, default_value_t = Pattern::Digits)]
+    pattern: Pattern,
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    seed: u64,
+    /// Print the SHA-256 (hex) of the bytes instead of the bytes.
+    #[arg(long)]
+    sha256: bool,
+}
+
+fn run_pattern(a: PatternArgs) -> Result<bool> {
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+    let mut gen = PatternGen::new(a.pattern, a.seed);
+    let mut h = Sha256::new();
+    let stdout = std::io::stdout();
+    let mut w = stdout.lock();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut done = 0u64;
+    while done < a.bytes {
+        let n = ((a.bytes - done) as usize).min(buf.len());
+        gen.fill(a.offset + done, &mut buf[..n]);
+        if a.sha256 {
+            h.update(&buf[..n]);
+        } else {
+            w.write_all(&buf[..n]).context("writing to stdout")?;
+        }
+        done += n as u64;
+    }
+    if a.sha256 {
+        writeln!(w, "{}", verify::hex(&h.finalize())).context("writing to stdout")?;
+    }
+    w.flush().context("writing to stdout")?;
+    Ok(true)
 }
 
 #[derive(Args, Debug)]
@@ -253,7 +298,7 @@ fn run_server(a: ServerArgs) -> Result<bool> {
     if let Some(p) = &a.ready_file {
         write_ready_file(p, &bound)?;
     }
-    let start = Instant::now();
+    let mut start: Option<Instant> = None;
     let mut handles = Vec::new();
     let mut extra_errors = Vec::new();
     let mut i = 0u64;
@@ -286,6 +331,7 @@ fn run_server(a: ServerArgs) -> Result<bool> {
                 break;
             }
         };
+        start.get_or_insert_with(Instant::now);
         let cfg = Arc::clone(&cfg);
         let index = i as usize;
         let h = std::thread::Builder::new()
@@ -299,7 +345,7 @@ fn run_server(a: ServerArgs) -> Result<bool> {
         i += 1;
     }
     let outcomes = join_all(handles);
-    let wall = start.elapsed().as_secs_f64();
+    let wall = start.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
     Ok(summary(Role::Server, out, &outcomes, a.count, wall, cfg.rr.is_some(), &extra_errors))
 }
 
@@ -413,6 +459,7 @@ fn main() {
     let res = match cli.cmd {
         Cmd::Server(a) => run_server(a),
         Cmd::Client(a) => run_client(a),
+        Cmd::Pattern(a) => run_pattern(a),
     };
     match res {
         Ok(true) => {}

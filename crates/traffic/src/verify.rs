@@ -160,6 +160,7 @@ impl SendHash {
 
 /// SHA-256 of the first `n` bytes of a pattern stream (what a correct
 /// transfer of `--bytes n` hashes to).
+#[cfg(test)]
 pub fn pattern_sha256(pattern: Pattern, seed: u64, n: u64) -> String {
     let mut g = PatternGen::new(pattern, seed);
     let mut h = Sha256::new();
