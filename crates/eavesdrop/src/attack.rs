@@ -58,12 +58,16 @@ impl Recovery {
         self.how.iter().filter(|&&h| h == how).count() as u64
     }
 
-    pub fn score(&self, truth: &[u8], runs: &[(u64, &[u8])]) -> TruthScore {
+    /// Compares with `truth`, stream offset `t` standing for `truth[t +
+    /// shift]` (the shift is not 0 when the stream's start had to be
+    /// estimated).
+    pub fn score(&self, truth: &[u8], runs: &[(u64, &[u8])], shift: usize) -> TruthScore {
         let mut s = TruthScore {
             truth_bytes: truth.len() as u64,
             ..Default::default()
         };
-        for ((&p, &how), &t) in self.plain.iter().zip(&self.how).zip(truth) {
+        let aligned = truth.get(shift..).unwrap_or(&[]);
+        for ((&p, &how), &t) in self.plain.iter().zip(&self.how).zip(aligned) {
             match how {
                 How::Key => {
                     s.key_decoded += 1;
@@ -77,10 +81,9 @@ impl Recovery {
             }
         }
         for &(off, bytes) in runs {
-            let from = usize::try_from(off).unwrap_or(usize::MAX).min(truth.len());
-            let t = &truth[from..];
+            let from = usize::try_from(off).unwrap_or(usize::MAX).min(aligned.len());
             s.captured += bytes.len() as u64;
-            s.captured_equal += bytes.iter().zip(t).filter(|(a, b)| a == b).count() as u64;
+            s.captured_equal += bytes.iter().zip(&aligned[from..]).filter(|(a, b)| a == b).count() as u64;
         }
         s
     }

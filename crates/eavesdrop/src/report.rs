@@ -91,6 +91,9 @@ pub struct TruthReport {
     pub file: String,
     pub truth_bytes: u64,
     pub length_matches: bool,
+    /// Where stream offset 0 falls in the truth (not 0 when the stream's
+    /// start was not seen).
+    pub truth_offset: u64,
     pub recovered_fraction: f64,
     pub recovered_key_fraction: f64,
     pub recovered_chain_fraction: f64,
@@ -137,7 +140,7 @@ pub fn build(capture: &str, frames: usize, tcp_segments: usize, analysis: &Analy
             }
             let name = direction_name(conn.grouping, side);
             let captured: u64 = stream.runs().iter().map(|r| r.1.len() as u64).sum();
-            if primary.as_ref().is_none_or(|p| captured > p.0) {
+            if !matches!(&primary, Some(p) if p.0 >= captured) {
                 primary = Some((
                     captured,
                     StreamRef {
@@ -248,12 +251,27 @@ fn direction(conn: &Connection, side: usize, name: String, notes: &mut Vec<Strin
     report.chain_guessed_bytes = rec.count(How::Chain);
     report.sample = sample(&rec, &runs);
     if let Some((file, truth)) = opts.truth {
-        let s = rec.score(truth, &runs);
+        // Without the keys the stream's start is the first byte seen, maybe
+        // later than the truth's start: then align the ends instead.
+        let shifts = if report.start_exact {
+            vec![0]
+        } else {
+            let tail = (truth.len() as u64).saturating_sub(len) as usize;
+            vec![0, tail.saturating_sub(1), tail, tail + 1]
+        };
+        let best = shifts
+            .into_iter()
+            .map(|shift| (shift, rec.score(truth, &runs, shift)))
+            .max_by_key(|(_, s)| (s.key_exact + s.chain_exact, s.captured_equal));
+        let Some((shift, s)) = best else {
+            return report;
+        };
         let total = s.truth_bytes;
         report.truth = Some(TruthReport {
             file: file.into(),
             truth_bytes: total,
             length_matches: total == len,
+            truth_offset: shift as u64,
             recovered_fraction: fraction(s.key_exact + s.chain_exact, total),
             recovered_key_fraction: fraction(s.key_exact, total),
             recovered_chain_fraction: fraction(s.chain_exact, total),
@@ -355,10 +373,11 @@ pub fn human(r: &Report) -> String {
             if let Some(t) = &d.truth {
                 let _ = writeln!(
                     o,
-                    "    against {} ({} bytes{}): recovered exactly {} of the stream ({} with the keys, {} by the chain attack{})",
+                    "    against {} ({} bytes{}{}): recovered exactly {} of the stream ({} with the keys, {} by the chain attack{})",
                     t.file,
                     t.truth_bytes,
                     if t.length_matches { "" } else { ", length differs from the stream's" },
+                    if t.truth_offset > 0 { format!(", aligned at its byte {}", t.truth_offset) } else { String::new() },
                     pct(t.recovered_fraction),
                     pct(t.recovered_key_fraction),
                     pct(t.recovered_chain_fraction),
