@@ -72,6 +72,19 @@ pub fn take_sample(fd: RawFd) -> Sample {
     Sample { mptcp, subflows, tcp_options: sys::tcp_options(fd) }
 }
 
+/// Of two samples of the same connection, the one taken while it was more alive.
+fn richer(a: Sample, b: Sample) -> Sample {
+    let score = |s: &Sample| {
+        let total = s.mptcp.as_ref().map(|m| m.subflows_total.unwrap_or(m.subflows.saturating_add(1)));
+        (s.mptcp.is_some(), total.unwrap_or(0), s.subflows.as_ref().map(|v| v.len()).unwrap_or(0))
+    };
+    if score(&b) > score(&a) {
+        b
+    } else {
+        a
+    }
+}
+
 /// TCP Fast Open on the client: how many bytes went out with sendto(MSG_FASTOPEN).
 #[derive(Clone, Copy, Debug)]
 pub struct FastOpen {
@@ -204,7 +217,7 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
                 (sr, r)
             });
             // Once both sides have shut down, MPTCP_INFO may no longer answer.
-            sample = if rs.mptcp.is_some() || ss.mptcp.is_none() { rs } else { ss };
+            sample = richer(rs, ss);
             error = join_errors(sr.err().map(err_string), rres.err().map(err_string));
         } else if sends {
             let (r, s) = send_part(&mut sst);
