@@ -68,15 +68,30 @@ pub struct Sample {
 
 pub fn take_sample(fd: RawFd) -> Sample {
     let mptcp = sys::mptcp_info(fd);
-    let subflows = if mptcp.is_some() { sys::subflows(fd) } else { None };
-    Sample { mptcp, subflows, tcp_options: sys::tcp_options(fd) }
+    let subflows = if mptcp.is_some() {
+        sys::subflows(fd)
+    } else {
+        None
+    };
+    Sample {
+        mptcp,
+        subflows,
+        tcp_options: sys::tcp_options(fd),
+    }
 }
 
 /// Of two samples of the same connection, the one taken while it was more alive.
 fn richer(a: Sample, b: Sample) -> Sample {
     let score = |s: &Sample| {
-        let total = s.mptcp.as_ref().map(|m| m.subflows_total.unwrap_or(m.subflows.saturating_add(1)));
-        (s.mptcp.is_some(), total.unwrap_or(0), s.subflows.as_ref().map(|v| v.len()).unwrap_or(0))
+        let total = s
+            .mptcp
+            .as_ref()
+            .map(|m| m.subflows_total.unwrap_or(m.subflows.saturating_add(1)));
+        (
+            s.mptcp.is_some(),
+            total.unwrap_or(0),
+            s.subflows.as_ref().map(|v| v.len()).unwrap_or(0),
+        )
     };
     if score(&b) > score(&a) {
         b
@@ -104,7 +119,8 @@ pub struct ConnSpec<'a> {
 }
 
 fn shutdown(sock: &Socket, how: Shutdown) -> Result<()> {
-    sock.shutdown(how).with_context(|| format!("shutdown({how:?})"))
+    sock.shutdown(how)
+        .with_context(|| format!("shutdown({how:?})"))
 }
 
 fn join_errors(a: Option<String>, b: Option<String>) -> Option<String> {
@@ -122,8 +138,16 @@ fn err_string(e: anyhow::Error) -> String {
 pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
     let cfg = spec.cfg;
     let fd = sock.as_raw_fd();
-    let local = sock.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.to_string());
-    let peer = sock.peer_addr().ok().and_then(|a| a.as_socket()).map(|a| a.to_string());
+    let local = sock
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.to_string());
+    let peer = sock
+        .peer_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.to_string());
     let (sends, recvs) = if cfg.rr.is_some() {
         (true, true)
     } else {
@@ -157,16 +181,36 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
         // Nothing more to do.
     } else if let Some(size) = cfg.rr {
         if let Err(e) = sock.set_nodelay(true) {
-            spec.out.info(&format!("conn {}: TCP_NODELAY not set: {e}", spec.index));
+            spec.out
+                .info(&format!("conn {}: TCP_NODELAY not set: {e}", spec.index));
         }
         let mut h = SendHash::new();
         let res = match spec.role {
-            Role::Client => transfer::rr_client(fd, cfg, size, prefix, &mut h, &mut verifier, &mut sst, &mut rst, &mut rr)
-                .map(|_| sample = take_sample(fd))
-                .and_then(|_| shutdown(&sock, Shutdown::Write))
-                .and_then(|_| transfer::expect_eof(fd, cfg.timeout, "the last response")),
+            Role::Client => transfer::rr_client(
+                fd,
+                cfg,
+                size,
+                prefix,
+                &mut h,
+                &mut verifier,
+                &mut sst,
+                &mut rst,
+                &mut rr,
+            )
+            .map(|_| sample = take_sample(fd))
+            .and_then(|_| shutdown(&sock, Shutdown::Write))
+            .and_then(|_| transfer::expect_eof(fd, cfg.timeout, "the last response")),
             Role::Server => {
-                let r = transfer::rr_server(fd, cfg, size, &mut verifier, &mut h, &mut sst, &mut rst, &mut rr);
+                let r = transfer::rr_server(
+                    fd,
+                    cfg,
+                    size,
+                    &mut verifier,
+                    &mut h,
+                    &mut sst,
+                    &mut rst,
+                    &mut rr,
+                );
                 sample = take_sample(fd);
                 r
             }
@@ -193,7 +237,11 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
                     Err(e)
                 }
             };
-            let r = if recvs { r } else { r.and_then(|_| transfer::expect_eof(fd, cfg.timeout, "nothing")) };
+            let r = if recvs {
+                r
+            } else {
+                r.and_then(|_| transfer::expect_eof(fd, cfg.timeout, "nothing"))
+            };
             (r, smp)
         };
         let recv_part = |v: &mut Verifier, rst: &mut RecvStats| -> (Result<()>, Sample) {
@@ -213,7 +261,12 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
             let ((sr, ss), (rres, rs)) = std::thread::scope(|s| {
                 let h = s.spawn(|| send_part(&mut sst));
                 let r = recv_part(&mut verifier, &mut rst);
-                let sr = h.join().unwrap_or_else(|_| (Err(anyhow::anyhow!("sending thread panicked")), Sample::default()));
+                let sr = h.join().unwrap_or_else(|_| {
+                    (
+                        Err(anyhow::anyhow!("sending thread panicked")),
+                        Sample::default(),
+                    )
+                });
                 (sr, r)
             });
             // Once both sides have shut down, MPTCP_INFO may no longer answer.
@@ -241,20 +294,43 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
     let bytes_received = verifier.offset;
     let mismatched_bytes = verifier.mismatched_bytes;
     let skipped = verifier.skipped_bytes;
-    let recv_hash = if recvs { Some(verifier.finish_hex()) } else { None };
-    let send_hash = if cfg.rr.is_some() { rr_hash } else { sst.sha256.clone() };
+    let recv_hash = if recvs {
+        Some(verifier.finish_hex())
+    } else {
+        None
+    };
+    let send_hash = if cfg.rr.is_some() {
+        rr_hash
+    } else {
+        sst.sha256.clone()
+    };
     let (sha_up, sha_down) = match spec.role {
         Role::Client => (send_hash, recv_hash),
         Role::Server => (recv_hash, send_hash),
     };
-    let sha = if cfg.rr.is_some() || cfg.direction != Direction::Down { sha_up.clone() } else { sha_down.clone() };
+    let sha = if cfg.rr.is_some() || cfg.direction != Direction::Down {
+        sha_up.clone()
+    } else {
+        sha_down.clone()
+    };
     let bytes = sst.bytes + bytes_received;
-    let mbps = if seconds > 0.0 { bytes as f64 * 8.0 / seconds / 1e6 } else { 0.0 };
+    let mbps = if seconds > 0.0 {
+        bytes as f64 * 8.0 / seconds / 1e6
+    } else {
+        0.0
+    };
 
     let mptcp_on = mptcp_at_start || sample.mptcp.is_some();
-    let subflows_total = sample.mptcp.as_ref().map(|m| m.subflows_total.unwrap_or(m.subflows.saturating_add(1)));
+    let subflows_total = sample
+        .mptcp
+        .as_ref()
+        .map(|m| m.subflows_total.unwrap_or(m.subflows.saturating_add(1)));
     let syn_data = if mptcp_on {
-        sample.subflows.as_ref().and_then(|s| s.first()).map(|s| s.options & sys::TCPI_OPT_SYN_DATA != 0)
+        sample
+            .subflows
+            .as_ref()
+            .and_then(|s| s.first())
+            .map(|s| s.options & sys::TCPI_OPT_SYN_DATA != 0)
     } else {
         sample.tcp_options.map(|o| o & sys::TCPI_OPT_SYN_DATA != 0)
     };
@@ -312,7 +388,11 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
     let what = if cfg.rr.is_some() {
         format!("{} transactions of {} B", rr.transactions, rr.size)
     } else {
-        format!("sent {}, received {}", human_bytes(sst.bytes), human_bytes(bytes_received))
+        format!(
+            "sent {}, received {}",
+            human_bytes(sst.bytes),
+            human_bytes(bytes_received)
+        )
     };
     let status = match &error {
         None => "OK".to_string(),
@@ -329,9 +409,15 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
         sha.as_deref().map(|s| &s[..16.min(s.len())]).unwrap_or("-"),
     ));
     if let Some(e) = &error {
-        spec.out.error(&format!("{} conn {}: {e}", spec.role.name(), spec.index));
+        spec.out
+            .error(&format!("{} conn {}: {e}", spec.role.name(), spec.index));
     }
-    Outcome { ok, bytes, transactions: rr.transactions, error }
+    Outcome {
+        ok,
+        bytes,
+        transactions: rr.transactions,
+        error,
+    }
 }
 
 pub fn round(v: f64, digits: i32) -> f64 {

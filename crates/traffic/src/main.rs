@@ -205,7 +205,11 @@ impl Common {
             rr,
             duration: self.duration.unwrap_or(Duration::from_secs(10)),
             transactions: self.transactions,
-            timeout: if self.timeout.is_zero() { Duration::from_millis(1) } else { self.timeout },
+            timeout: if self.timeout.is_zero() {
+                Duration::from_millis(1)
+            } else {
+                self.timeout
+            },
             tmpdir: self.tmpdir.clone().unwrap_or_else(std::env::temp_dir),
         })
     }
@@ -219,7 +223,11 @@ fn resolve(s: &str) -> Result<SocketAddr> {
 }
 
 fn new_socket(addr: &SocketAddr, tcp: bool) -> Result<Socket> {
-    let proto = if tcp { Protocol::TCP } else { Protocol::from(sys::IPPROTO_MPTCP) };
+    let proto = if tcp {
+        Protocol::TCP
+    } else {
+        Protocol::from(sys::IPPROTO_MPTCP)
+    };
     Socket::new(Domain::for_address(*addr), Type::STREAM, Some(proto)).map_err(|e| {
         if !tcp && matches!(e.raw_os_error(), Some(libc::EPROTONOSUPPORT) | Some(libc::ENOPROTOOPT) | Some(libc::EINVAL)) {
             anyhow!("cannot create an MPTCP socket ({e}): this kernel has no MPTCP or net.mptcp.enabled=0 (use --tcp for plain TCP)")
@@ -234,19 +242,34 @@ fn write_ready_file(path: &PathBuf, addr: &SocketAddr) -> Result<()> {
     let mut tmp = path.clone().into_os_string();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, format!("{addr}\n")).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::write(&tmp, format!("{addr}\n"))
+        .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("creating {}", path.display()))?;
     Ok(())
 }
 
-fn summary(role: Role, out: Out, outcomes: &[Outcome], expected: u64, wall: f64, rr: bool, extra_errors: &[String]) -> bool {
+fn summary(
+    role: Role,
+    out: Out,
+    outcomes: &[Outcome],
+    expected: u64,
+    wall: f64,
+    rr: bool,
+    extra_errors: &[String],
+) -> bool {
     let okc = outcomes.iter().filter(|o| o.ok).count();
     let bytes: u64 = outcomes.iter().map(|o| o.bytes).sum();
     let tr: u64 = outcomes.iter().map(|o| o.transactions).sum();
-    let ok = okc == outcomes.len() && (expected == 0 || outcomes.len() as u64 == expected) && extra_errors.is_empty();
+    let ok = okc == outcomes.len()
+        && (expected == 0 || outcomes.len() as u64 == expected)
+        && extra_errors.is_empty();
     let mut errors: Vec<String> = outcomes.iter().filter_map(|o| o.error.clone()).collect();
     errors.extend(extra_errors.iter().cloned());
-    let mbps = if wall > 0.0 { bytes as f64 * 8.0 / wall / 1e6 } else { 0.0 };
+    let mbps = if wall > 0.0 {
+        bytes as f64 * 8.0 / wall / 1e6
+    } else {
+        0.0
+    };
     let tps = if wall > 0.0 { tr as f64 / wall } else { 0.0 };
     out.json(&json!({
         "type": "summary",
@@ -268,23 +291,32 @@ fn summary(role: Role, out: Out, outcomes: &[Outcome], expected: u64, wall: f64,
         size::human_bytes(bytes),
         wall,
         mbps,
-        if rr { format!(", {tr} transactions, {tps:.1} tps") } else { String::new() }
+        if rr {
+            format!(", {tr} transactions, {tps:.1} tps")
+        } else {
+            String::new()
+        }
     ));
     ok
 }
 
 fn run_server(a: ServerArgs) -> Result<bool> {
-    let out = Out { quiet: a.common.quiet };
+    let out = Out {
+        quiet: a.common.quiet,
+    };
     let cfg = Arc::new(a.common.cfg()?);
     let tcp = a.common.tcp;
     let addr = resolve(&a.listen)?;
     let sock = new_socket(&addr, tcp)?;
     sock.set_reuse_address(true).context("SO_REUSEADDR")?;
-    sock.bind(&addr.into()).with_context(|| format!("bind {addr}"))?;
+    sock.bind(&addr.into())
+        .with_context(|| format!("bind {addr}"))?;
     if a.common.fastopen {
-        sys::setsockopt_int(sock.as_raw_fd(), libc::SOL_TCP, libc::TCP_FASTOPEN, 64).context("setsockopt(TCP_FASTOPEN)")?;
+        sys::setsockopt_int(sock.as_raw_fd(), libc::SOL_TCP, libc::TCP_FASTOPEN, 64)
+            .context("setsockopt(TCP_FASTOPEN)")?;
     }
-    sock.listen(128).with_context(|| format!("listen on {addr}"))?;
+    sock.listen(128)
+        .with_context(|| format!("listen on {addr}"))?;
     let bound = sock
         .local_addr()
         .ok()
@@ -293,7 +325,11 @@ fn run_server(a: ServerArgs) -> Result<bool> {
     out.info(&format!(
         "server listening on {bound} ({}), serving {} connection(s)",
         if tcp { "tcp" } else { "mptcp" },
-        if a.count == 0 { "unlimited".to_string() } else { a.count.to_string() }
+        if a.count == 0 {
+            "unlimited".to_string()
+        } else {
+            a.count.to_string()
+        }
     ));
     if let Some(p) = &a.ready_file {
         write_ready_file(p, &bound)?;
@@ -337,7 +373,15 @@ fn run_server(a: ServerArgs) -> Result<bool> {
         let h = std::thread::Builder::new()
             .name(format!("conn{index}"))
             .spawn(move || {
-                let spec = ConnSpec { role: Role::Server, index, cfg: &cfg, tcp, out, fastopen: None, start: Instant::now() };
+                let spec = ConnSpec {
+                    role: Role::Server,
+                    index,
+                    cfg: &cfg,
+                    tcp,
+                    out,
+                    fastopen: None,
+                    start: Instant::now(),
+                };
                 conn::run(cs, &spec)
             })
             .context("spawning a connection thread")?;
@@ -346,7 +390,15 @@ fn run_server(a: ServerArgs) -> Result<bool> {
     }
     let outcomes = join_all(handles);
     let wall = start.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
-    Ok(summary(Role::Server, out, &outcomes, a.count, wall, cfg.rr.is_some(), &extra_errors))
+    Ok(summary(
+        Role::Server,
+        out,
+        &outcomes,
+        a.count,
+        wall,
+        cfg.rr.is_some(),
+        &extra_errors,
+    ))
 }
 
 fn join_all(handles: Vec<std::thread::JoinHandle<Outcome>>) -> Vec<Outcome> {
@@ -375,7 +427,12 @@ fn parse_bind(s: &str) -> Result<SocketAddr> {
 }
 
 /// Set up one client connection: socket, bind, connect (or TFO sendto).
-fn client_connect(addr: SocketAddr, bind: Option<SocketAddr>, common: &Common, cfg: &Cfg) -> Result<(Socket, Option<FastOpen>)> {
+fn client_connect(
+    addr: SocketAddr,
+    bind: Option<SocketAddr>,
+    common: &Common,
+    cfg: &Cfg,
+) -> Result<(Socket, Option<FastOpen>)> {
     let sock = new_socket(&addr, common.tcp)?;
     if let Some(b) = bind {
         sock.bind(&b.into()).with_context(|| format!("bind {b}"))?;
@@ -387,24 +444,29 @@ fn client_connect(addr: SocketAddr, bind: Option<SocketAddr>, common: &Common, c
             None => (cfg.write_size as u64).min(cfg.bytes) as usize,
         };
         let data = PatternGen::new(cfg.pattern, cfg.seed).bytes(0, first);
-        sock.set_write_timeout(Some(cfg.timeout)).context("SO_SNDTIMEO")?;
+        sock.set_write_timeout(Some(cfg.timeout))
+            .context("SO_SNDTIMEO")?;
         let n = sock
             .send_to_with_flags(&data, &sa, libc::MSG_FASTOPEN | libc::MSG_NOSIGNAL)
             .with_context(|| format!("connect to {addr} with sendto(MSG_FASTOPEN)"))?;
         Ok((sock, Some(FastOpen { sendto_bytes: n })))
     } else {
-        sock.connect_timeout(&sa, cfg.timeout).with_context(|| format!("connect to {addr}"))?;
+        sock.connect_timeout(&sa, cfg.timeout)
+            .with_context(|| format!("connect to {addr}"))?;
         Ok((sock, None))
     }
 }
 
 fn run_client(a: ClientArgs) -> Result<bool> {
-    let out = Out { quiet: a.common.quiet };
+    let out = Out {
+        quiet: a.common.quiet,
+    };
     let cfg = Arc::new(a.common.cfg()?);
     if a.parallel == 0 {
         bail!("--parallel must be at least 1");
     }
-    if a.common.fastopen && cfg.rr.is_none() && (cfg.direction == Direction::Down || cfg.bytes == 0) {
+    if a.common.fastopen && cfg.rr.is_none() && (cfg.direction == Direction::Down || cfg.bytes == 0)
+    {
         bail!("--fastopen needs the client to send first (--direction up or both, --bytes > 0, or --rr)");
     }
     let addr = resolve(&a.connect)?;
@@ -444,7 +506,15 @@ fn run_client(a: ClientArgs) -> Result<bool> {
     }
     let outcomes = join_all(handles);
     let wall = start.elapsed().as_secs_f64();
-    Ok(summary(Role::Client, out, &outcomes, a.parallel as u64, wall, cfg.rr.is_some(), &[]))
+    Ok(summary(
+        Role::Client,
+        out,
+        &outcomes,
+        a.parallel as u64,
+        wall,
+        cfg.rr.is_some(),
+        &[],
+    ))
 }
 
 fn main() {

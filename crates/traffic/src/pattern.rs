@@ -100,7 +100,9 @@ pub fn text_cycle_len() -> usize {
 impl PatternGen {
     pub fn new(pattern: Pattern, seed: u64) -> Self {
         let digits = if pattern == Pattern::Digits {
-            (0..DIGIT_TILE + 10).map(|i| b'0' + (i % 10) as u8).collect()
+            (0..DIGIT_TILE + 10)
+                .map(|i| b'0' + (i % 10) as u8)
+                .collect()
         } else {
             Vec::new()
         };
@@ -139,7 +141,11 @@ impl PatternGen {
     }
 
     fn random_word(&self, k: u64) -> [u8; 8] {
-        mix64(self.seed.wrapping_add(k.wrapping_add(1).wrapping_mul(GAMMA))).to_le_bytes()
+        mix64(
+            self.seed
+                .wrapping_add(k.wrapping_add(1).wrapping_mul(GAMMA)),
+        )
+        .to_le_bytes()
     }
 
     fn fill_random(&self, offset: u64, buf: &mut [u8]) {
@@ -229,8 +235,21 @@ mod tests {
     fn check_random_access(p: Pattern, seed: u64) {
         let mut g = PatternGen::new(p, seed);
         let whole = g.bytes(0, 10_000);
-        for &(start, len) in &[(0usize, 1usize), (1, 7), (3, 8), (5, 17), (8, 8), (999, 3000), (4095, 5000), (9999, 1)] {
-            assert_eq!(g.bytes(start as u64, len), whole[start..start + len].to_vec(), "{p:?} {start} {len}");
+        for &(start, len) in &[
+            (0usize, 1usize),
+            (1, 7),
+            (3, 8),
+            (5, 17),
+            (8, 8),
+            (999, 3000),
+            (4095, 5000),
+            (9999, 1),
+        ] {
+            assert_eq!(
+                g.bytes(start as u64, len),
+                whole[start..start + len].to_vec(),
+                "{p:?} {start} {len}"
+            );
         }
         // Piecewise fill equals the whole.
         let mut pieces = Vec::new();
@@ -246,7 +265,12 @@ mod tests {
 
     #[test]
     fn random_access_all_patterns() {
-        for p in [Pattern::Digits, Pattern::Random, Pattern::Zeros, Pattern::Text] {
+        for p in [
+            Pattern::Digits,
+            Pattern::Random,
+            Pattern::Zeros,
+            Pattern::Text,
+        ] {
             check_random_access(p, 0);
             check_random_access(p, 42);
         }
@@ -276,7 +300,9 @@ mod tests {
         let len = text_cycle_len();
         let mut g = PatternGen::new(Pattern::Text, 3);
         let two = g.bytes(0, 2 * len);
-        assert!(two.iter().all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\n'));
+        assert!(two
+            .iter()
+            .all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\n'));
         assert_eq!(two[len - 1], b'\n');
         assert_eq!(two[2 * len - 1], b'\n');
         // Every cycle holds every sentence.
@@ -288,7 +314,10 @@ mod tests {
         assert_ne!(s[..len], s[len..]);
         let other = PatternGen::new(Pattern::Text, 4).bytes(0, len);
         assert_ne!(other, s.as_bytes()[..len].to_vec());
-        assert_eq!(PatternGen::new(Pattern::Text, 3).bytes(0, len), s.as_bytes()[..len].to_vec());
+        assert_eq!(
+            PatternGen::new(Pattern::Text, 3).bytes(0, len),
+            s.as_bytes()[..len].to_vec()
+        );
     }
 
     #[test]

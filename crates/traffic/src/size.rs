@@ -25,7 +25,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
         "t" | "tb" | "tib" => 40,
-        _ => return Err(format!("invalid size '{s}': unknown suffix (use K, M, G or T)")),
+        _ => {
+            return Err(format!(
+                "invalid size '{s}': unknown suffix (use K, M, G or T)"
+            ))
+        }
     };
     n.checked_mul(1u64 << shift)
         .ok_or_else(|| format!("invalid size '{s}': too large"))

@@ -30,7 +30,14 @@ pub fn would_block(e: &io::Error) -> bool {
 pub fn send(fd: RawFd, buf: &[u8], flags: i32) -> io::Result<usize> {
     loop {
         // SAFETY: buf is a valid readable slice for its length.
-        let r = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags | libc::MSG_NOSIGNAL) };
+        let r = unsafe {
+            libc::send(
+                fd,
+                buf.as_ptr().cast(),
+                buf.len(),
+                flags | libc::MSG_NOSIGNAL,
+            )
+        };
         match cvt(r) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => return other,
@@ -53,7 +60,11 @@ pub fn recv(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<usize> {
 /// Wait until `fd` has one of `events` or `timeout` passes. Returns false on timeout.
 pub fn poll_fd(fd: RawFd, events: i16, timeout: Duration) -> io::Result<bool> {
     let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    let mut p = libc::pollfd { fd, events, revents: 0 };
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
     loop {
         // SAFETY: one valid pollfd.
         let r = unsafe { libc::poll(&mut p, 1, ms.max(1)) };
@@ -76,7 +87,10 @@ pub struct Watchdog {
 
 impl Watchdog {
     pub fn new(timeout: Duration) -> Self {
-        Watchdog { last: Instant::now(), timeout }
+        Watchdog {
+            last: Instant::now(),
+            timeout,
+        }
     }
     pub fn progress(&mut self) {
         self.last = Instant::now();
@@ -86,16 +100,26 @@ impl Watchdog {
     pub fn wait(&mut self, fd: RawFd, events: i16, what: &str) -> Result<()> {
         let elapsed = self.last.elapsed();
         if elapsed >= self.timeout {
-            bail!("timeout: no progress {what} for {:.1} s", self.timeout.as_secs_f64());
+            bail!(
+                "timeout: no progress {what} for {:.1} s",
+                self.timeout.as_secs_f64()
+            );
         }
-        poll_fd(fd, events, self.timeout - elapsed).with_context(|| format!("poll while {what}"))?;
+        poll_fd(fd, events, self.timeout - elapsed)
+            .with_context(|| format!("poll while {what}"))?;
         Ok(())
     }
 }
 
 /// Send the whole buffer, resuming short writes from the unsent offset and
 /// waiting with poll(2) on EAGAIN. Counts calls, short writes and EAGAINs.
-pub fn send_all(fd: RawFd, buf: &[u8], flags: i32, wd: &mut Watchdog, st: &mut crate::transfer::SendStats) -> Result<()> {
+pub fn send_all(
+    fd: RawFd,
+    buf: &[u8],
+    flags: i32,
+    wd: &mut Watchdog,
+    st: &mut crate::transfer::SendStats,
+) -> Result<()> {
     let mut off = 0;
     while off < buf.len() {
         st.send_calls += 1;
@@ -148,7 +172,8 @@ pub fn setsockopt_int(fd: RawFd, level: i32, name: i32, val: i32) -> io::Result<
 }
 
 fn rd_u32(b: &[u8], off: usize) -> Option<u32> {
-    b.get(off..off + 4).map(|s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
+    b.get(off..off + 4)
+        .map(|s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 fn rd_u64(b: &[u8], off: usize) -> Option<u64> {
@@ -295,7 +320,11 @@ pub fn subflows(fd: RawFd) -> Option<Vec<SubflowInfo>> {
         let n = ti.len().min(ti_size);
         // SAFETY: tcp_info is plain old data; we copy at most its size.
         unsafe {
-            std::ptr::copy_nonoverlapping(ti.as_ptr(), (&mut t as *mut libc::tcp_info).cast::<u8>(), n);
+            std::ptr::copy_nonoverlapping(
+                ti.as_ptr(),
+                (&mut t as *mut libc::tcp_info).cast::<u8>(),
+                n,
+            );
         }
         let (local, remote) = match addrs.get(i) {
             Some(a) => (sockaddr_to_string(&a[..ss]), sockaddr_to_string(&a[ss..])),
@@ -319,7 +348,13 @@ pub fn tcp_options(fd: RawFd) -> Option<u8> {
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
     // SAFETY: t is writable for len bytes.
     let r = unsafe {
-        libc::getsockopt(fd, libc::SOL_TCP, libc::TCP_INFO, (&mut t as *mut libc::tcp_info).cast(), &mut len)
+        libc::getsockopt(
+            fd,
+            libc::SOL_TCP,
+            libc::TCP_INFO,
+            (&mut t as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
     };
     if r < 0 || (len as usize) < 8 {
         return None;

@@ -55,7 +55,9 @@ pub enum RecvMode {
 }
 
 pub fn enum_name<T: ValueEnum>(v: &T) -> String {
-    v.to_possible_value().map(|p| p.get_name().to_string()).unwrap_or_default()
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
 }
 
 /// Transfer settings shared by both roles.
@@ -118,7 +120,8 @@ struct Mmap {
 impl Mmap {
     fn new(file: &File, len: usize, prot: i32, flags: i32) -> Result<Mmap> {
         // SAFETY: mapping a file we own, length > 0, checked for MAP_FAILED.
-        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, file.as_raw_fd(), 0) };
+        let ptr =
+            unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, file.as_raw_fd(), 0) };
         if ptr == libc::MAP_FAILED {
             bail!("mmap of {len} bytes: {}", std::io::Error::last_os_error());
         }
@@ -166,7 +169,8 @@ fn check_file(gen: &mut PatternGen, off: u64, file: &File, len: usize) -> Result
     let mut pos = 0usize;
     while pos < len {
         let n = GEN_PIECE.min(len - pos);
-        file.read_exact_at(&mut got[..n], pos as u64).context("reading the temporary file back")?;
+        file.read_exact_at(&mut got[..n], pos as u64)
+            .context("reading the temporary file back")?;
         gen.fill(off + pos as u64, &mut exp[..n]);
         if let Some(m) = Mismatch::find(off + pos as u64, &exp[..n], &got[..n]) {
             return Ok(Some(m));
@@ -178,7 +182,14 @@ fn check_file(gen: &mut PatternGen, off: u64, file: &File, len: usize) -> Result
 
 /// Send stream bytes `start..cfg.bytes` (or `total`) with the configured send mode.
 /// `hash` already holds bytes `0..start` (sent with TCP Fast Open).
-pub fn send_stream(fd: RawFd, cfg: &Cfg, start: u64, total: u64, mut hash: SendHash, st: &mut SendStats) -> Result<()> {
+pub fn send_stream(
+    fd: RawFd,
+    cfg: &Cfg,
+    start: u64,
+    total: u64,
+    mut hash: SendHash,
+    st: &mut SendStats,
+) -> Result<()> {
     let mut wd = Watchdog::new(cfg.timeout);
     let mut gen = PatternGen::new(cfg.pattern, cfg.seed);
     st.bytes = start;
@@ -216,10 +227,14 @@ fn send_buffers(
     };
     let mut pristine = vec![0u8; chunk];
     let mut buf = vec![0u8; chunk];
-    let mut rng = SplitMix::new(cfg.seed ^ 0x736d_616c_6c);
+    let mut rng = SplitMix::new(cfg.seed ^ 0x0073_6d61_6c6c);
     let mut off = start;
     while off < total {
-        let want = if cfg.send_mode == SendMode::Small { rng.range(1, 100) as usize } else { chunk };
+        let want = if cfg.send_mode == SendMode::Small {
+            rng.range(1, 100) as usize
+        } else {
+            chunk
+        };
         let n = (want as u64).min(total - off) as usize;
         gen.fill(off, &mut pristine[..n]);
         buf[..n].copy_from_slice(&pristine[..n]);
@@ -259,7 +274,8 @@ fn send_files(
             let n = GEN_PIECE.min(w - pos);
             gen.fill(off + pos as u64, &mut buf[..n]);
             hash.update(&buf[..n]);
-            file.write_all(&buf[..n]).context("writing the temporary file")?;
+            file.write_all(&buf[..n])
+                .context("writing the temporary file")?;
             pos += n;
         }
         match cfg.send_mode {
@@ -270,12 +286,20 @@ fn send_files(
                     st.bytes = off + (i * cfg.write_size + piece.len()) as u64;
                 }
                 if let Some(m) = check_region(gen, off, map.as_slice()) {
-                    bail!("the read-only mapping changed during send() ({})", m.message());
+                    bail!(
+                        "the read-only mapping changed during send() ({})",
+                        m.message()
+                    );
                 }
             }
             SendMode::MmapShared => {
                 {
-                    let map = Mmap::new(&file, w, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED)?;
+                    let map = Mmap::new(
+                        &file,
+                        w,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_SHARED,
+                    )?;
                     for (i, piece) in map.as_slice().chunks(cfg.write_size).enumerate() {
                         sys::send_all(fd, piece, 0, wd, st)?;
                         st.bytes = off + (i * cfg.write_size + piece.len()) as u64;
@@ -284,7 +308,10 @@ fn send_files(
                 }
                 file.sync_data().context("fsync of the MAP_SHARED file")?;
                 if let Some(m) = check_file(gen, off, &file, w)? {
-                    bail!("the MAP_SHARED file changed on disk during send() ({})", m.message());
+                    bail!(
+                        "the MAP_SHARED file changed on disk during send() ({})",
+                        m.message()
+                    );
                 }
             }
             _ => {
@@ -317,7 +344,10 @@ fn send_files(
                     st.bytes = off + foff as u64;
                 }
                 if let Some(m) = check_file(gen, off, &file, w)? {
-                    bail!("the sendfile() source file changed during send ({})", m.message());
+                    bail!(
+                        "the sendfile() source file changed during send ({})",
+                        m.message()
+                    );
                 }
             }
         }
@@ -372,7 +402,11 @@ fn send_splice(
         }
         let mut left = n;
         while left > 0 {
-            let more = if off + (n as u64) < total { libc::SPLICE_F_MORE } else { 0 };
+            let more = if off + (n as u64) < total {
+                libc::SPLICE_F_MORE
+            } else {
+                0
+            };
             st.send_calls += 1;
             // SAFETY: valid fds, null offsets (pipe and socket).
             let r = unsafe {
@@ -413,7 +447,15 @@ fn send_splice(
 }
 
 /// recv(2) that waits (poll) on EAGAIN and fails on EOF or on no progress.
-fn recv_some(fd: RawFd, buf: &mut [u8], flags: i32, v_off: u64, total: u64, wd: &mut Watchdog, st: &mut RecvStats) -> Result<usize> {
+fn recv_some(
+    fd: RawFd,
+    buf: &mut [u8],
+    flags: i32,
+    v_off: u64,
+    total: u64,
+    wd: &mut Watchdog,
+    st: &mut RecvStats,
+) -> Result<usize> {
     loop {
         st.recv_calls += 1;
         match sys::recv(fd, buf, flags) {
@@ -434,10 +476,20 @@ fn recv_some(fd: RawFd, buf: &mut [u8], flags: i32, v_off: u64, total: u64, wd: 
 }
 
 /// Receive exactly `total` bytes with the configured receive mode, checking them.
-pub fn recv_stream(fd: RawFd, cfg: &Cfg, total: u64, v: &mut Verifier, st: &mut RecvStats) -> Result<()> {
+pub fn recv_stream(
+    fd: RawFd,
+    cfg: &Cfg,
+    total: u64,
+    v: &mut Verifier,
+    st: &mut RecvStats,
+) -> Result<()> {
     let mut wd = Watchdog::new(cfg.timeout);
     let mut buf = vec![0u8; cfg.read_size];
-    let mut buf2 = if cfg.recv_mode == RecvMode::Peek { vec![0u8; cfg.read_size] } else { Vec::new() };
+    let mut buf2 = if cfg.recv_mode == RecvMode::Peek {
+        vec![0u8; cfg.read_size]
+    } else {
+        Vec::new()
+    };
     let mut chunk_no = 0u64;
     let mut peek_error: Option<String> = None;
     while v.offset < total {
@@ -448,14 +500,30 @@ pub fn recv_stream(fd: RawFd, cfg: &Cfg, total: u64, v: &mut Verifier, st: &mut 
                 v.check(&buf[..n]);
             }
             RecvMode::Waitall => {
-                let n = recv_some(fd, &mut buf[..want], libc::MSG_WAITALL, v.offset, total, &mut wd, st)?;
+                let n = recv_some(
+                    fd,
+                    &mut buf[..want],
+                    libc::MSG_WAITALL,
+                    v.offset,
+                    total,
+                    &mut wd,
+                    st,
+                )?;
                 if n < want {
                     st.short_reads += 1;
                 }
                 v.check(&buf[..n]);
             }
             RecvMode::Peek => {
-                let n = recv_some(fd, &mut buf[..want], libc::MSG_PEEK, v.offset, total, &mut wd, st)?;
+                let n = recv_some(
+                    fd,
+                    &mut buf[..want],
+                    libc::MSG_PEEK,
+                    v.offset,
+                    total,
+                    &mut wd,
+                    st,
+                )?;
                 st.peeks += 1;
                 let m = recv_some(fd, &mut buf2[..n], 0, v.offset, total, &mut wd, st)?;
                 if let Some(mm) = Mismatch::find(v.offset, &buf[..m], &buf2[..m]) {
@@ -473,7 +541,15 @@ pub fn recv_stream(fd: RawFd, cfg: &Cfg, total: u64, v: &mut Verifier, st: &mut 
             }
             RecvMode::Trunc => {
                 if chunk_no % 2 == 1 {
-                    let n = recv_some(fd, &mut buf[..want], libc::MSG_TRUNC, v.offset, total, &mut wd, st)?;
+                    let n = recv_some(
+                        fd,
+                        &mut buf[..want],
+                        libc::MSG_TRUNC,
+                        v.offset,
+                        total,
+                        &mut wd,
+                        st,
+                    )?;
                     st.trunc_calls += 1;
                     if n > want {
                         bail!("recv(MSG_TRUNC) of {want} bytes returned {n}");
@@ -501,7 +577,9 @@ pub fn expect_eof(fd: RawFd, timeout: Duration, what: &str) -> Result<()> {
         match sys::recv(fd, &mut b, 0) {
             Ok(0) => return Ok(()),
             Ok(n) => bail!("the peer sent {n} bytes more than {what}"),
-            Err(e) if sys::would_block(&e) => wd.wait(fd, libc::POLLIN, "waiting for the peer to close")?,
+            Err(e) if sys::would_block(&e) => {
+                wd.wait(fd, libc::POLLIN, "waiting for the peer to close")?
+            }
             Err(e) => bail!("recv while waiting for the peer to close: {e}"),
         }
     }
@@ -526,7 +604,11 @@ impl RrStats {
                 Some((l[i.min(l.len() - 1)] * 10.0).round() / 10.0)
             }
         };
-        let mean = if l.is_empty() { None } else { Some((l.iter().sum::<f64>() / l.len() as f64 * 10.0).round() / 10.0) };
+        let mean = if l.is_empty() {
+            None
+        } else {
+            Some((l.iter().sum::<f64>() / l.len() as f64 * 10.0).round() / 10.0)
+        };
         serde_json::json!({
             "size": self.size,
             "transactions": self.transactions,
@@ -576,7 +658,15 @@ pub fn rr_client(
         sst.bytes += size as u64;
         let mut got = 0;
         while got < size {
-            let n = recv_some(fd, &mut resp[got..], 0, down.offset, off + size as u64, &mut wd, rst)?;
+            let n = recv_some(
+                fd,
+                &mut resp[got..],
+                0,
+                down.offset,
+                off + size as u64,
+                &mut wd,
+                rst,
+            )?;
             down.check(&resp[got..got + n]);
             got += n;
         }

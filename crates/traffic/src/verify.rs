@@ -25,7 +25,13 @@ pub fn hex(b: &[u8]) -> String {
 /// Printable rendering of bytes: ASCII graphic characters as is, others as '.'.
 pub fn printable(b: &[u8]) -> String {
     b.iter()
-        .map(|&x| if x.is_ascii_graphic() || x == b' ' { x as char } else { '.' })
+        .map(|&x| {
+            if x.is_ascii_graphic() || x == b' ' {
+                x as char
+            } else {
+                '.'
+            }
+        })
         .collect()
 }
 
@@ -36,7 +42,10 @@ impl Mismatch {
         if expected[..n] == got[..n] {
             return None;
         }
-        let i = expected[..n].iter().zip(&got[..n]).position(|(a, b)| a != b)?;
+        let i = expected[..n]
+            .iter()
+            .zip(&got[..n])
+            .position(|(a, b)| a != b)?;
         let end = (i + MISMATCH_WINDOW).min(n);
         Some(Mismatch {
             offset: base + i as u64,
@@ -147,7 +156,10 @@ impl Default for SendHash {
 
 impl SendHash {
     pub fn new() -> Self {
-        SendHash { hasher: Sha256::new(), bytes: 0 }
+        SendHash {
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
     }
     pub fn update(&mut self, b: &[u8]) {
         self.hasher.update(b);
