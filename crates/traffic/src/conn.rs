@@ -164,7 +164,18 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
 
     let mut sst = SendStats::default();
     let mut rst = RecvStats::default();
-    let mut verifier = Verifier::new(cfg.pattern, cfg.seed);
+    let mut verifier = if cfg.verify {
+        Verifier::new(cfg.pattern, cfg.seed)
+    } else {
+        Verifier::unchecked(cfg.pattern, cfg.seed)
+    };
+    let new_hash = || {
+        if cfg.verify {
+            SendHash::new()
+        } else {
+            SendHash::unchecked()
+        }
+    };
     let mut rr = RrStats::default();
     let mut sample = Sample::default();
     let mut error: Option<String> = None;
@@ -184,7 +195,7 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
             spec.out
                 .info(&format!("conn {}: TCP_NODELAY not set: {e}", spec.index));
         }
-        let mut h = SendHash::new();
+        let mut h = new_hash();
         let res = match spec.role {
             Role::Client => transfer::rr_client(
                 fd,
@@ -215,14 +226,14 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
                 r
             }
         };
-        rr_hash = Some(h.finish_hex());
+        rr_hash = h.finish_hex();
         if let Err(e) = res {
             error = Some(err_string(e));
         }
     } else {
         let total = cfg.bytes;
         let send_part = |sst: &mut SendStats| -> (Result<()>, Sample) {
-            let mut hash = SendHash::new();
+            let mut hash = new_hash();
             if prefix > 0 {
                 let mut g = crate::pattern::PatternGen::new(cfg.pattern, cfg.seed);
                 hash.update(&g.bytes(0, prefix));
@@ -294,11 +305,7 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
     let bytes_received = verifier.offset;
     let mismatched_bytes = verifier.mismatched_bytes;
     let skipped = verifier.skipped_bytes;
-    let recv_hash = if recvs {
-        Some(verifier.finish_hex())
-    } else {
-        None
-    };
+    let recv_hash = if recvs { verifier.finish_hex() } else { None };
     let send_hash = if cfg.rr.is_some() {
         rr_hash
     } else {
@@ -359,6 +366,7 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
         "sha256_up": sha_up,
         "sha256_down": sha_down,
         "ok": ok,
+        "verified": cfg.verify,
         "error": error,
         "mismatch": mismatch.as_ref().map(|m| m.json()),
         "mismatched_bytes": mismatched_bytes,

@@ -169,6 +169,9 @@ struct Common {
     /// Directory for the temporary files of the mmap-* and sendfile send modes.
     #[arg(long, value_name = "DIR")]
     tmpdir: Option<PathBuf>,
+    /// Benchmarks: no SHA-256, no comparison with the pattern, no buffer checks (lengths are still checked).
+    #[arg(long)]
+    no_verify: bool,
     /// Only JSON output (errors still go to stderr).
     #[arg(long, short)]
     quiet: bool,
@@ -211,6 +214,7 @@ impl Common {
                 self.timeout
             },
             tmpdir: self.tmpdir.clone().unwrap_or_else(std::env::temp_dir),
+            verify: !self.no_verify,
         })
     }
 }

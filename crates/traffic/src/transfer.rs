@@ -76,6 +76,8 @@ pub struct Cfg {
     pub transactions: Option<u64>,
     pub timeout: Duration,
     pub tmpdir: PathBuf,
+    /// false (--no-verify): no hashing, no comparison, no buffer checks.
+    pub verify: bool,
 }
 
 #[derive(Debug, Default)]
@@ -205,7 +207,7 @@ pub fn send_stream(
         }
         SendMode::Splice => send_splice(fd, &mut gen, start, total, &mut hash, &mut wd, st),
     };
-    st.sha256 = Some(hash.finish_hex());
+    st.sha256 = hash.finish_hex();
     res
 }
 
@@ -237,12 +239,16 @@ fn send_buffers(
         };
         let n = (want as u64).min(total - off) as usize;
         gen.fill(off, &mut pristine[..n]);
-        buf[..n].copy_from_slice(&pristine[..n]);
         hash.update(&pristine[..n]);
-        sys::send_all(fd, &buf[..n], 0, wd, st)?;
-        // Invariant: the kernel must never write into application memory.
-        if let Some(m) = Mismatch::find(off, &pristine[..n], &buf[..n]) {
-            bail!("the send buffer changed during send() ({})", m.message());
+        if cfg.verify {
+            buf[..n].copy_from_slice(&pristine[..n]);
+            sys::send_all(fd, &buf[..n], 0, wd, st)?;
+            // Invariant: the kernel must never write into application memory.
+            if let Some(m) = Mismatch::find(off, &pristine[..n], &buf[..n]) {
+                bail!("the send buffer changed during send() ({})", m.message());
+            }
+        } else {
+            sys::send_all(fd, &pristine[..n], 0, wd, st)?;
         }
         off += n as u64;
         st.bytes = off;
@@ -285,7 +291,7 @@ fn send_files(
                     sys::send_all(fd, piece, 0, wd, st)?;
                     st.bytes = off + (i * cfg.write_size + piece.len()) as u64;
                 }
-                if let Some(m) = check_region(gen, off, map.as_slice()) {
+                if let Some(m) = check_region(gen, off, map.as_slice()).filter(|_| cfg.verify) {
                     bail!(
                         "the read-only mapping changed during send() ({})",
                         m.message()
@@ -307,7 +313,11 @@ fn send_files(
                     map.msync()?;
                 }
                 file.sync_data().context("fsync of the MAP_SHARED file")?;
-                if let Some(m) = check_file(gen, off, &file, w)? {
+                if let Some(m) = if cfg.verify {
+                    check_file(gen, off, &file, w)?
+                } else {
+                    None
+                } {
                     bail!(
                         "the MAP_SHARED file changed on disk during send() ({})",
                         m.message()
@@ -343,7 +353,11 @@ fn send_files(
                     wd.progress();
                     st.bytes = off + foff as u64;
                 }
-                if let Some(m) = check_file(gen, off, &file, w)? {
+                if let Some(m) = if cfg.verify {
+                    check_file(gen, off, &file, w)?
+                } else {
+                    None
+                } {
                     bail!(
                         "the sendfile() source file changed during send ({})",
                         m.message()

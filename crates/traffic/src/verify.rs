@@ -87,6 +87,8 @@ pub struct Verifier {
     pub mismatched_bytes: u64,
     /// Bytes accounted for without being seen (MSG_TRUNC).
     pub skipped_bytes: u64,
+    /// false (--no-verify): only count bytes, neither hash nor compare.
+    enabled: bool,
 }
 
 impl Verifier {
@@ -99,11 +101,24 @@ impl Verifier {
             mismatch: None,
             mismatched_bytes: 0,
             skipped_bytes: 0,
+            enabled: true,
+        }
+    }
+
+    /// Without checking: count bytes only (benchmarks, --no-verify).
+    pub fn unchecked(pattern: Pattern, seed: u64) -> Self {
+        Verifier {
+            enabled: false,
+            ..Verifier::new(pattern, seed)
         }
     }
 
     /// Account for received bytes.
     pub fn check(&mut self, got: &[u8]) {
+        if !self.enabled {
+            self.offset += got.len() as u64;
+            return;
+        }
         if self.expected.len() < got.len() {
             self.expected.resize(got.len(), 0);
         }
@@ -123,6 +138,11 @@ impl Verifier {
     /// Account for `n` bytes that were discarded unseen (MSG_TRUNC): the
     /// pattern says what they must have been, and that goes into the hash.
     pub fn skip(&mut self, n: usize) {
+        if !self.enabled {
+            self.offset += n as u64;
+            self.skipped_bytes += n as u64;
+            return;
+        }
         if self.expected.len() < n {
             self.expected.resize(n, 0);
         }
@@ -137,8 +157,9 @@ impl Verifier {
         self.mismatch.is_none()
     }
 
-    pub fn finish_hex(self) -> String {
-        hex(&self.hasher.finalize())
+    /// The hex SHA-256 of the stream (None without checking).
+    pub fn finish_hex(self) -> Option<String> {
+        self.enabled.then(|| hex(&self.hasher.finalize()))
     }
 }
 
@@ -146,6 +167,7 @@ impl Verifier {
 pub struct SendHash {
     hasher: Sha256,
     pub bytes: u64,
+    enabled: bool,
 }
 
 impl Default for SendHash {
@@ -159,14 +181,25 @@ impl SendHash {
         SendHash {
             hasher: Sha256::new(),
             bytes: 0,
+            enabled: true,
+        }
+    }
+    /// Without hashing (benchmarks, --no-verify).
+    pub fn unchecked() -> Self {
+        SendHash {
+            enabled: false,
+            ..SendHash::new()
         }
     }
     pub fn update(&mut self, b: &[u8]) {
-        self.hasher.update(b);
+        if self.enabled {
+            self.hasher.update(b);
+        }
         self.bytes += b.len() as u64;
     }
-    pub fn finish_hex(self) -> String {
-        hex(&self.hasher.finalize())
+    /// The hex SHA-256 of what was sent (None without hashing).
+    pub fn finish_hex(self) -> Option<String> {
+        self.enabled.then(|| hex(&self.hasher.finalize()))
     }
 }
 
@@ -240,7 +273,7 @@ mod tests {
         assert_eq!(off as u64, n);
         assert!(v.ok());
         assert_eq!(v.offset, n);
-        assert_eq!(v.finish_hex(), want);
+        assert_eq!(v.finish_hex(), Some(want));
     }
 
     #[test]
@@ -254,7 +287,7 @@ mod tests {
         v.check(&data[2000..]);
         assert!(v.ok());
         assert_eq!(v.skipped_bytes, 1000);
-        assert_eq!(v.finish_hex(), want);
+        assert_eq!(v.finish_hex(), Some(want));
     }
 
     #[test]
@@ -275,6 +308,20 @@ mod tests {
     }
 
     #[test]
+    fn unchecked_counts_only() {
+        let mut v = Verifier::unchecked(Pattern::Digits, 0);
+        v.check(b"garbage");
+        v.skip(3);
+        assert!(v.ok());
+        assert_eq!(v.offset, 10);
+        assert_eq!(v.finish_hex(), None);
+        let mut h = SendHash::unchecked();
+        h.update(b"abc");
+        assert_eq!(h.bytes, 3);
+        assert_eq!(h.finish_hex(), None);
+    }
+
+    #[test]
     fn known_sha256() {
         // sha256 of "0123456789"
         assert_eq!(
@@ -285,6 +332,6 @@ mod tests {
         h.update(b"01234");
         h.update(b"56789");
         assert_eq!(h.bytes, 10);
-        assert_eq!(h.finish_hex(), pattern_sha256(Pattern::Digits, 0, 10));
+        assert_eq!(h.finish_hex(), Some(pattern_sha256(Pattern::Digits, 0, 10)));
     }
 }

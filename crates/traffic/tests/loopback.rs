@@ -541,3 +541,29 @@ fn human_output_on_stderr_unless_quiet() {
     assert!(p.client.stderr.is_empty());
     assert!(p.server.stderr.is_empty());
 }
+
+#[test]
+fn no_verify_still_checks_lengths() {
+    let p = run_pair(
+        &[
+            "--tcp",
+            "--bytes",
+            "100K",
+            "--no-verify",
+            "--pattern",
+            "text",
+            "-q",
+        ],
+        &["--tcp", "--bytes", "100K", "--no-verify", "-q"],
+    );
+    p.assert_ok();
+    let s = &p.server_json()[0];
+    assert_eq!(s["verified"], false);
+    assert_eq!(s["sha256"], Value::Null);
+    assert_eq!(s["bytes_received"], 102400);
+    let p = run_pair(
+        &["--tcp", "--bytes", "10K", "--no-verify", "-q"],
+        &["--tcp", "--bytes", "20K", "--no-verify", "-q"],
+    );
+    assert_eq!(p.server.status.code(), Some(1), "{}", p.describe());
+}
