@@ -12,7 +12,7 @@ use std::time::Duration;
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use pcap_file::pcap::{PcapHeader, PcapReader};
 use pcap_file::pcapng::{Block, PcapNgReader};
-use pcap_file::DataLink;
+use pcap_file::{DataLink, PcapError};
 
 use crate::mptcp::{self, MptcpOption};
 
@@ -148,12 +148,7 @@ fn read_pcap(bytes: &[u8]) -> Result<(Format, Vec<Frame>), Error> {
     let header = reader.header();
     let mut frames = Vec::new();
     while let Some(packet) = reader.next_packet() {
-        let packet = packet.map_err(|e| {
-            Error::new(format!(
-                "truncated or corrupt pcap after {} complete packets: {e}",
-                frames.len()
-            ))
-        })?;
+        let packet = packet.map_err(|e| damaged("pcap", frames.len(), e))?;
         frames.push(Frame {
             number: frames.len() + 1,
             timestamp: packet.timestamp,
@@ -171,12 +166,7 @@ fn read_pcapng(bytes: &[u8]) -> Result<Vec<Frame>, Error> {
     let mut frames = Vec::new();
     let mut interfaces: Vec<DataLink> = Vec::new();
     while let Some(block) = reader.next_block() {
-        let block = block.map_err(|e| {
-            Error::new(format!(
-                "truncated or corrupt pcapng after {} complete packets: {e}",
-                frames.len()
-            ))
-        })?;
+        let block = block.map_err(|e| damaged("pcapng", frames.len(), e))?;
         let (link, timestamp, orig_len, data) = match block {
             Block::EnhancedPacket(epb) => {
                 let link = interfaces
@@ -218,6 +208,21 @@ fn read_pcapng(bytes: &[u8]) -> Result<Vec<Frame>, Error> {
         });
     }
     Ok(frames)
+}
+
+/// The error for a file that stops making sense after `complete` packets.
+fn damaged(kind: &str, complete: usize, e: PcapError) -> Error {
+    let what = match &e {
+        PcapError::IncompleteBuffer => "the file ends in the middle of a packet".to_string(),
+        PcapError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the file ends in the middle of a packet".to_string()
+        }
+        PcapError::IoError(io) => format!("read error: {io}"),
+        other => format!("corrupt record: {other}"),
+    };
+    Error::new(format!(
+        "truncated or corrupt {kind} file: {what} (after {complete} complete packets)"
+    ))
 }
 
 const ETHERTYPE_IPV4: u16 = 0x0800;
