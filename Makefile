@@ -18,7 +18,7 @@ KERNEL_FLAGS := $(if $(filter 1,$(DEBUG)),--debug)
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all setup kernel module tools demo test test-vm bench check clean
+.PHONY: all setup kernel module selftests tools demo test bench check clean
 
 all: module tools
 
@@ -32,17 +32,21 @@ kernel: setup
 module: kernel
 	@$(MAKE) -C "$$(scripts/build-kernel $(KERNEL_FLAGS) 2>/dev/null)" M=$(CURDIR) LLVM=$(LLVM) modules
 
+# The kernel's own MPTCP selftest programs, for tests/upstream.sh.
+selftests: kernel
+	@scripts/build-selftests $(KERNEL_FLAGS)
+
 tools: setup
 	@$(CARGO) build --release --workspace --bins
 
 demo: module tools
 	@scripts/vm -- scripts/demo
 
-test: module tools
+test: tools
 	@scripts/run-tests
 
 bench: module tools
-	@scripts/vm --timeout 3600 -- scripts/bench
+	@scripts/vm --timeout 3600 --rwdir results -- scripts/bench results
 
 check: setup
 	@scripts/check

@@ -42,7 +42,7 @@ test_ipv4_two_paths_intact_and_counted() {
 	joins=$(scr_joins)
 	c0=$(scr_counter "$SCR_CLI" bytes_scrambled)
 	s0=$(scr_counter "$SCR_SRV" bytes_descrambled)
-	scr_transfer v4 10.0.1.2:4000 -- --bytes $bytes --pattern digits || return
+	scr_transfer v4 10.0.1.2:4000 --bytes $bytes --pattern digits || return
 	expect_multipath v4 "$joins" || return
 	c1=$(scr_counter "$SCR_CLI" bytes_scrambled)
 	s1=$(scr_counter "$SCR_SRV" bytes_descrambled)
@@ -53,7 +53,7 @@ test_ipv4_two_paths_intact_and_counted() {
 test_ipv6_two_paths_intact() {
 	local joins
 	joins=$(scr_joins)
-	scr_transfer v6 '[dead:1::2]:4000' -- --bytes $((2 * MB)) --pattern random || return
+	scr_transfer v6 '[dead:1::2]:4000' --bytes $((2 * MB)) --pattern random || return
 	expect_multipath v6 "$joins"
 }
 
@@ -61,7 +61,7 @@ test_both_directions_intact_and_counted() {
 	local c0 s0 bytes=$((1 * MB))
 	c0=$(scr_counter "$SCR_CLI" bytes_descrambled)
 	s0=$(scr_counter "$SCR_SRV" bytes_scrambled)
-	scr_transfer both 10.0.1.2:4000 -- --bytes $bytes --direction both --pattern text || return
+	scr_transfer both 10.0.1.2:4000 --bytes $bytes --direction both --pattern text || return
 	(($(scr_counter "$SCR_CLI" bytes_descrambled) - c0 == bytes)) || scr_fail "client descrambled a wrong count" || return
 	(($(scr_counter "$SCR_SRV" bytes_scrambled) - s0 == bytes)) || scr_fail "server scrambled a wrong count" || return
 }
@@ -69,7 +69,7 @@ test_both_directions_intact_and_counted() {
 test_send_modes_intact() {
 	local mode
 	for mode in blocking nonblocking small large mmap-ro mmap-shared sendfile splice; do
-		scr_transfer "send-$mode" 10.0.1.2:4000 -- --bytes $((2 * MB)) --send-mode "$mode" --pattern random ||
+		scr_transfer "send-$mode" 10.0.1.2:4000 --bytes $((2 * MB)) --send-mode "$mode" --pattern random ||
 			scr_fail "send mode $mode" || return
 	done
 }
@@ -77,7 +77,7 @@ test_send_modes_intact() {
 test_recv_modes_intact() {
 	local mode
 	for mode in read peek trunc waitall; do
-		scr_transfer "recv-$mode" 10.0.1.2:4000 --recv-mode "$mode" -- --bytes $((2 * MB)) --pattern random ||
+		scr_transfer "recv-$mode" 10.0.1.2:4000 --recv-mode "$mode" --bytes $((2 * MB)) --pattern random ||
 			scr_fail "receive mode $mode" || return
 	done
 }
@@ -87,7 +87,7 @@ test_four_subflows_intact() {
 	scr_cleanup
 	scr_topology 4
 	joins=$(scr_joins)
-	scr_transfer four 10.0.1.2:4000 -- --bytes $((4 * MB)) --pattern random || return
+	scr_transfer four 10.0.1.2:4000 --bytes $((4 * MB)) --pattern random || return
 	(($(scr_joins) - joins >= 3)) || scr_fail "want 3 MP_JOIN subflows, got $(($(scr_joins) - joins))" || return
 	scr_cleanup
 	scr_topology 2
@@ -96,7 +96,7 @@ test_four_subflows_intact() {
 test_netem_delay_loss_reorder_intact() {
 	ip netns exec "$SCR_CLI" tc qdisc add dev c2 root netem delay 5ms 2ms loss 2% reorder 25% 50%
 	ip netns exec "$SCR_SRV" tc qdisc add dev s2 root netem delay 5ms loss 1%
-	scr_transfer netem 10.0.1.2:4000 -- --bytes $((4 * MB)) --direction both --pattern random
+	scr_transfer netem 10.0.1.2:4000 --bytes $((4 * MB)) --direction both --pattern random
 	local rc=$?
 	ip netns exec "$SCR_CLI" tc qdisc del dev c2 root
 	ip netns exec "$SCR_SRV" tc qdisc del dev s2 root
@@ -109,7 +109,7 @@ test_path_down_mid_transfer_reinjects_intact() {
 	ip netns exec "$SCR_CLI" tc qdisc add dev c1 root netem rate 40mbit
 	ip netns exec "$SCR_CLI" tc qdisc add dev c2 root netem rate 40mbit
 	( sleep 1; ip -n "$SCR_CLI" link set c2 down; ip -n "$SCR_SRV" link set s2 down ) &
-	scr_transfer pathdown 10.0.1.2:4000 -- --bytes $((12 * MB)) --pattern random || rc=$?
+	scr_transfer pathdown 10.0.1.2:4000 --bytes $((12 * MB)) --pattern random || rc=$?
 	wait
 	ip -n "$SCR_CLI" link set c2 up
 	ip -n "$SCR_SRV" link set s2 up
@@ -124,7 +124,7 @@ test_path_down_mid_transfer_reinjects_intact() {
 test_fifty_concurrent_connections_intact() {
 	local live0 s0
 	s0=$(scr_counter "$SCR_SRV" connections_scrambled)
-	scr_transfer fifty 10.0.1.2:4000 --count 50 -- --parallel 50 --bytes $((256 * 1024)) --pattern random || return
+	scr_transfer fifty 10.0.1.2:4000 --bytes $((256 * 1024)) --pattern random ::server --count 50 ::client --parallel 50 || return
 	(($(scr_counter "$SCR_SRV" connections_scrambled) - s0 == 50)) ||
 		scr_fail "server latched $(($(scr_counter "$SCR_SRV" connections_scrambled) - s0)) of 50 connections scrambled"
 }
@@ -132,11 +132,11 @@ test_fifty_concurrent_connections_intact() {
 test_wire_shows_pattern_only_when_off() {
 	local cov
 	scr_capture "$SCR_CLI" c2 wire-on
-	scr_transfer wire-on 10.0.1.2:4000 -- --bytes $((4 * MB)) --pattern digits
+	scr_transfer wire-on 10.0.1.2:4000 --bytes $((4 * MB)) --pattern digits
 	scr_capture_stop
 	scr_set_enabled 0
 	scr_capture "$SCR_CLI" c2 wire-off
-	scr_transfer wire-off 10.0.1.2:4000 -- --bytes $((4 * MB)) --pattern digits
+	scr_transfer wire-off 10.0.1.2:4000 --bytes $((4 * MB)) --pattern digits
 	scr_capture_stop
 	scr_set_enabled 1
 	for run in wire-on wire-off; do
@@ -158,13 +158,13 @@ test_toggle_affects_only_new_connections() {
 	ip netns exec "$SCR_CLI" tc qdisc add dev c1 root netem rate 20mbit
 	ip netns exec "$SCR_CLI" tc qdisc add dev c2 root netem rate 20mbit
 	# A: latched scrambled; the sysctl flips while it runs.
-	scr_transfer toggle-a 10.0.1.2:4001 -- --bytes $((6 * MB)) --pattern random &
+	scr_transfer toggle-a 10.0.1.2:4001 --bytes $((6 * MB)) --pattern random &
 	local a=$!
 	scr_wait_for test "$(scr_counter "$SCR_SRV" connections_live)" -ge 1
 	scr_set_enabled 0
 	# B: established after the flip, plain.
 	local rc=0
-	scr_transfer toggle-b 10.0.1.2:4002 -- --bytes $((1 * MB)) --pattern random || rc=$?
+	scr_transfer toggle-b 10.0.1.2:4002 --bytes $((1 * MB)) --pattern random || rc=$?
 	wait $a || rc=$?
 	scr_set_enabled 1
 	ip netns exec "$SCR_CLI" tc qdisc del dev c1 root
@@ -179,7 +179,7 @@ test_connection_from_before_insmod_stays_plain() {
 	scr_unload || return
 	ip netns exec "$SCR_CLI" tc qdisc add dev c1 root netem rate 20mbit
 	ip netns exec "$SCR_CLI" tc qdisc add dev c2 root netem rate 20mbit
-	scr_transfer preload 10.0.1.2:4003 -- --bytes $((6 * MB)) --pattern random &
+	scr_transfer preload 10.0.1.2:4003 --bytes $((6 * MB)) --pattern random &
 	local t=$!
 	sleep 1
 	scr_load || rc=1
@@ -195,7 +195,7 @@ test_rmmod_refused_while_scrambled_connection_lives() {
 	local rc=0 t
 	ip netns exec "$SCR_CLI" tc qdisc add dev c1 root netem rate 20mbit
 	ip netns exec "$SCR_CLI" tc qdisc add dev c2 root netem rate 20mbit
-	scr_transfer pinned 10.0.1.2:4004 -- --bytes $((6 * MB)) --pattern random &
+	scr_transfer pinned 10.0.1.2:4004 --bytes $((6 * MB)) --pattern random &
 	t=$!
 	scr_wait_for test "$(scr_counter "$SCR_SRV" connections_live)" -ge 1 || rc=1
 	if rmmod mptcp_scramble 2>/dev/null; then
@@ -217,7 +217,7 @@ test_plain_tcp_untouched() {
 	c0=$(scr_counter "$SCR_CLI" connections_scrambled)
 	s0=$(scr_counter "$SCR_CLI" bytes_scrambled)
 	scr_capture "$SCR_CLI" c1 tcp
-	scr_transfer tcp 10.0.1.2:4000 --tcp -- --tcp --bytes $((1 * MB)) --pattern digits || return
+	scr_transfer tcp 10.0.1.2:4000 --tcp --bytes $((1 * MB)) --pattern digits || return
 	scr_capture_stop
 	(($(scr_counter "$SCR_CLI" connections_scrambled) == c0 && $(scr_counter "$SCR_CLI" bytes_scrambled) == s0)) ||
 		scr_fail "plain TCP touched the counters" || return
@@ -229,8 +229,8 @@ test_fallback_to_tcp_untouched() {
 	c0=$(scr_counter "$SCR_CLI" connections_scrambled)
 	s0=$(scr_counter "$SCR_SRV" connections_scrambled)
 	# An MPTCP client to a TCP server, a TCP client to an MPTCP server.
-	scr_transfer fallback1 10.0.1.2:4000 --tcp -- --bytes $((1 * MB)) --pattern random || return
-	scr_transfer fallback2 10.0.1.2:4000 -- --tcp --bytes $((1 * MB)) --pattern random || return
+	scr_transfer fallback1 10.0.1.2:4000 --bytes $((1 * MB)) --pattern random ::server --tcp || return
+	scr_transfer fallback2 10.0.1.2:4000 --bytes $((1 * MB)) --pattern random ::client --tcp || return
 	(($(scr_counter "$SCR_CLI" connections_scrambled) == c0 && $(scr_counter "$SCR_SRV" connections_scrambled) == s0)) ||
 		scr_fail "a fallback connection was latched scrambled"
 }
@@ -250,8 +250,8 @@ test_fastopen_keeps_data_out_of_syn() {
 		[[ $run == tfo-off ]] && scr_set_enabled 0
 		scr_capture "$SCR_CLI" c1 "$run"
 		# The first connection fetches a cookie, the second may use it.
-		scr_transfer "$run-1" 10.0.1.2:4005 -- --fastopen --bytes 4096 --pattern digits || return
-		scr_transfer "$run-2" 10.0.1.2:4005 -- --fastopen --bytes 4096 --pattern digits || return
+		scr_transfer "$run-1" 10.0.1.2:4005 --bytes 4096 --pattern digits ::client --fastopen || return
+		scr_transfer "$run-2" 10.0.1.2:4005 --bytes 4096 --pattern digits ::client --fastopen || return
 		scr_capture_stop
 	done
 	scr_set_enabled 1

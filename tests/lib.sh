@@ -213,24 +213,26 @@ scr_topology() {
 	ip netns exec "$SCR_SRV" sysctl -qw net.mptcp.enabled=1
 }
 
-# scr_transfer NAME ADDR:PORT [SERVER_OPT...] -- [CLIENT_OPT...]: run an
-# mptcp-traffic server in $SCR_SRV listening on ADDR:PORT and a client in
-# $SCR_CLI connecting to it.  Their JSON reports land in
-# $SCR_TMP/NAME.{server,client}.json, their stderr in .log.  Succeeds if
-# both ends report every byte intact.
+# scr_transfer NAME ADDR:PORT [OPT...] [::server OPT...] [::client OPT...]:
+# run an mptcp-traffic server in $SCR_SRV listening on ADDR:PORT and a
+# client in $SCR_CLI connecting to it.  The leading options (--bytes,
+# --pattern, --direction, ...) go to both ends, the others to one end.
+# Their JSON reports land in $SCR_TMP/NAME.{server,client}.json, their
+# stderr in .log.  Succeeds if both ends report every byte intact.
 SCR_TMP=$(mktemp -d /tmp/scr-test.XXXXXX)
 scr_transfer() {
-	local name=$1 addr=$2 srv=() cli=() spid rc=0
+	local name=$1 addr=$2 common=() srv=() cli=() to=common spid rc=0
 	shift 2
-	while (($#)) && [[ $1 != -- ]]; do
-		srv+=("$1")
-		shift
+	for o; do
+		case $o in
+		::server) to=srv ;;
+		::client) to=cli ;;
+		*) eval "$to+=(\"\$o\")" ;;
+		esac
 	done
-	(($#)) && shift
-	cli=("$@")
 	rm -f "$SCR_TMP/$name.ready"
 	ip netns exec "$SCR_SRV" timeout 180 mptcp-traffic server --listen "$addr" \
-		--ready-file "$SCR_TMP/$name.ready" --quiet ${srv[@]+"${srv[@]}"} \
+		--ready-file "$SCR_TMP/$name.ready" --quiet ${common[@]+"${common[@]}"} ${srv[@]+"${srv[@]}"} \
 		> "$SCR_TMP/$name.server.json" 2> "$SCR_TMP/$name.server.log" &
 	spid=$!
 	if ! scr_wait_for test -e "$SCR_TMP/$name.ready"; then
@@ -239,7 +241,7 @@ scr_transfer() {
 		return 1
 	fi
 	ip netns exec "$SCR_CLI" timeout 180 mptcp-traffic client --connect "$addr" \
-		--quiet ${cli[@]+"${cli[@]}"} \
+		--quiet ${common[@]+"${common[@]}"} ${cli[@]+"${cli[@]}"} \
 		> "$SCR_TMP/$name.client.json" 2> "$SCR_TMP/$name.client.log" || rc=$?
 	wait "$spid" || rc=$((rc ? rc : $?))
 	if ((rc)); then

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The kernel's own MPTCP selftests (tools/testing/selftests/net/mptcp of
+# the patched tree) with mptcp_scramble.ko loaded, so every namespace they
+# create has net.mptcp_scramble.enabled=1 and their MPTCP connections are
+# scrambled at both ends: they must behave exactly as without the module.
+# mptcp_connect.sh checks every byte of its transfers (poll, mmap,
+# sendfile modes, loss, reordering, IPv4 and IPv6).  The selftest programs
+# are built on the host by scripts/build-selftests.
+source "$(dirname "$0")/lib.sh"
+
+scr_require_root
+scr_require_cmd ip tc ping ethtool insmod rmmod
+scr_require_module_file
+SELFTESTS=${MS_KSRC:-/nonexistent}/tools/testing/selftests/net/mptcp
+[[ -x $SELFTESTS/mptcp_connect ]] || scr_skip_all "upstream MPTCP selftests not built in $SELFTESTS"
+
+# upstream SCRIPT [ARG...]: one upstream script; its output's tail becomes
+# KTAP diagnostics; passes if it exits 0.
+upstream() {
+	local rc=0
+	(cd "$SELFTESTS" && timeout 1500 ./"$@") > "$SCR_TMP/upstream.log" 2>&1 || rc=$?
+	grep -E 'not ok|FAIL|\[ *(FAIL|fail)' "$SCR_TMP/upstream.log" | head -n 20 | sed 's/^/# /'
+	tail -n 3 "$SCR_TMP/upstream.log" | sed 's/^/# /'
+	((rc == 0)) || scr_fail "$* exited $rc"
+}
+
+scr_load || scr_skip_all "cannot load $SCR_MODULE"
+
+scr_ktap_header
+scr_ktap_plan 2
+scr_run mptcp_connect_poll upstream mptcp_connect.sh -m poll
+scr_run diag upstream diag.sh
+scr_unload
+scr_finish
