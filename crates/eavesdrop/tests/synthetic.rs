@@ -1,0 +1,216 @@
+//! Hand-built captures for the cases a short real capture may not show:
+//! IPv6, 4-byte DSNs, one mapping over several segments, the same mapping
+//! repeated on every segment (TSO), retransmissions, a DATA_FIN, data on
+//! the MP_CAPABLE ACK, and a capture that starts after the handshakes.
+
+use std::net::Ipv6Addr;
+
+use etherparse::PacketBuilder;
+use mptcp_eavesdrop::attack::{self, How};
+use mptcp_eavesdrop::model::ByteModel;
+use mptcp_eavesdrop::streams::{self, Grouping};
+use mptcp_eavesdrop::{capture, mptcp};
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+use scramble_core::State;
+
+const CLIENT_KEY: u64 = 0x0123_4567_89ab_cdef;
+const SERVER_KEY: u64 = 0xfedc_ba98_7654_3210;
+
+struct Seg<'a> {
+    from_client: bool,
+    seq: u32,
+    syn: bool,
+    ack: bool,
+    opts: Vec<u8>,
+    payload: &'a [u8],
+}
+
+fn seg(from_client: bool, seq: u32, opts: Vec<u8>, payload: &[u8]) -> Seg<'_> {
+    Seg { from_client, seq, syn: false, ack: true, opts, payload }
+}
+
+/// A pcap of `segs` on the path between `client` and `server` (IPv6).
+fn pcap(client: (Ipv6Addr, u16), server: (Ipv6Addr, u16), segs: &[Seg]) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut w = PcapWriter::with_header(&mut out, PcapHeader::default()).expect("writer");
+        for (i, s) in segs.iter().enumerate() {
+            let (src, dst) = if s.from_client { (client, server) } else { (server, client) };
+            let mut opts = s.opts.clone();
+            while opts.len() % 4 != 0 {
+                opts.insert(0, 1);
+            }
+            let mut b = PacketBuilder::ethernet2([2; 6], [4; 6])
+                .ipv6(src.0.octets(), dst.0.octets(), 64)
+                .tcp(src.1, dst.1, s.seq, 65535);
+            if s.syn {
+                b = b.syn();
+            }
+            if s.ack {
+                b = b.ack(1);
+            }
+            let b = b.options_raw(&opts).expect("options fit");
+            let mut frame = Vec::new();
+            b.write(&mut frame, s.payload).expect("frame");
+            let ts = std::time::Duration::from_millis(i as u64);
+            w.write_packet(&PcapPacket::new(ts, frame.len() as u32, &frame)).expect("packet");
+        }
+    }
+    out
+}
+
+fn dss(ack: Option<u64>, map: Option<(u64, bool, u32, u16)>, fin: bool) -> Vec<u8> {
+    let mut o = vec![30, 0, 0x20, 0];
+    if let Some(a) = ack {
+        o[3] |= 0x03;
+        o.extend_from_slice(&a.to_be_bytes());
+    }
+    if let Some((dsn, dsn64, ssn, len)) = map {
+        o[3] |= 0x04;
+        if dsn64 {
+            o[3] |= 0x08;
+            o.extend_from_slice(&dsn.to_be_bytes());
+        } else {
+            o.extend_from_slice(&(dsn as u32).to_be_bytes());
+        }
+        o.extend_from_slice(&ssn.to_be_bytes());
+        o.extend_from_slice(&len.to_be_bytes());
+    }
+    if fin {
+        o[3] |= 0x10;
+    }
+    o[1] = o.len() as u8;
+    o
+}
+
+fn mp_capable(keys: &[u64], data_len: Option<u16>) -> Vec<u8> {
+    let mut o = vec![30, 0, 0x01, 0x81];
+    for k in keys {
+        o.extend_from_slice(&k.to_be_bytes());
+    }
+    if let Some(l) = data_len {
+        o.extend_from_slice(&l.to_be_bytes());
+    }
+    o[1] = o.len() as u8;
+    o
+}
+
+fn text(n: usize) -> Vec<u8> {
+    b"Now is the winter of our discontent made glorious summer by this sun of York; \
+      and all the clouds that lour'd upon our house in the deep bosom of the ocean buried. "
+        .iter()
+        .copied()
+        .cycle()
+        .take(n)
+        .collect()
+}
+
+fn scramble(plain: &[u8]) -> Vec<u8> {
+    let mut c = plain.to_vec();
+    State::from_seed(&mptcp::seed(CLIENT_KEY, SERVER_KEY)).scramble(&mut c);
+    c
+}
+
+const C1: (Ipv6Addr, u16) = (Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1), 40000);
+const C2: (Ipv6Addr, u16) = (Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1), 40001);
+const S: (Ipv6Addr, u16) = (Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2), 80);
+
+#[test]
+fn initial_subflow_with_every_kind_of_mapping() {
+    let plain = text(5000);
+    let c = scramble(&plain);
+    let first = mptcp::idsn(CLIENT_KEY).wrapping_add(1);
+    let server_first = mptcp::idsn(SERVER_KEY).wrapping_add(1);
+    let isn = 1000u32;
+    let segs = vec![
+        Seg { from_client: true, seq: isn, syn: true, ack: false, opts: mp_capable(&[], None), payload: &[] },
+        Seg { from_client: false, seq: 7000, syn: true, ack: true, opts: mp_capable(&[SERVER_KEY], None), payload: &[] },
+        seg(true, isn + 1, mp_capable(&[CLIENT_KEY, SERVER_KEY], None), &[]),
+        // One mapping of 1500 bytes, carried on the first of three segments.
+        seg(true, isn + 1, dss(Some(server_first), Some((first, true, 1, 1500)), false), &c[0..500]),
+        seg(true, isn + 501, dss(Some(server_first), None, false), &c[500..1000]),
+        seg(true, isn + 1001, dss(Some(server_first), None, false), &c[1000..1500]),
+        // A retransmission of the middle segment.
+        seg(true, isn + 501, dss(Some(server_first), None, false), &c[500..1000]),
+        seg(false, 7001, dss(Some(first + 1500), None, false), &[]),
+        // 4-byte DSNs, the mapping repeated on both segments (TSO).
+        seg(true, isn + 1501, dss(None, Some((first + 3000, false, 1501, 600)), false), &c[3000..3300]),
+        seg(true, isn + 1801, dss(None, Some((first + 3000, false, 1501, 600)), false), &c[3300..3600]),
+        // DATA_FIN alone: length 1, subflow sequence 0.
+        seg(true, isn + 2101, dss(None, Some((first + 5000, true, 0, 1)), true), &[]),
+        seg(false, 7001, dss(Some(first + 5001), None, false), &[]),
+    ];
+    let cap = capture::parse(&pcap(C1, S, &segs)).expect("parse");
+    let analysis = streams::analyze(&cap);
+    assert_eq!(analysis.connections.len(), 1);
+    let conn = &analysis.connections[0];
+    assert_eq!(conn.grouping, Grouping::Keys);
+    assert_eq!(conn.keys, [Some(CLIENT_KEY), Some(SERVER_KEY)]);
+    let stream = &conn.streams[0];
+    assert_eq!(stream.stream_len(), 5000);
+    assert_eq!(stream.data_fin, Some(first + 5000));
+    assert_eq!(stream.inserted.duplicate, 500);
+    assert_eq!(stream.unmapped, 0);
+    let runs = stream.runs();
+    assert_eq!(runs.len(), 2);
+    assert_eq!((runs[0].0, runs[0].1), (0, &c[0..1500]));
+    assert_eq!((runs[1].0, runs[1].1), (3000, &c[3000..3600]));
+
+    let seed = conn.seed(0).expect("keys");
+    let rec = attack::recover(5000, &runs, Some(&seed), &ByteModel::english());
+    assert_eq!(&rec.plain[..1500], &plain[..1500]);
+    assert!(rec.how[..1500].iter().all(|&h| h == How::Key));
+    let right = (2936..3600).filter(|&t| rec.plain[t] == plain[t]).count();
+    assert!(right > 600, "{right} of 664 recovered by the chain attack");
+}
+
+#[test]
+fn data_on_the_mp_capable_ack_starts_at_idsn_plus_one() {
+    let plain = text(300);
+    let isn = 77u32;
+    let segs = vec![
+        Seg { from_client: true, seq: isn, syn: true, ack: false, opts: mp_capable(&[], None), payload: &[] },
+        Seg { from_client: false, seq: 9, syn: true, ack: true, opts: mp_capable(&[SERVER_KEY], None), payload: &[] },
+        seg(true, isn + 1, mp_capable(&[CLIENT_KEY, SERVER_KEY], Some(300)), &plain),
+    ];
+    let cap = capture::parse(&pcap(C1, S, &segs)).expect("parse");
+    let analysis = streams::analyze(&cap);
+    let stream = &analysis.connections[0].streams[0];
+    assert_eq!(stream.data.first(), Some(mptcp::idsn(CLIENT_KEY).wrapping_add(1)));
+    assert_eq!(stream.runs(), vec![(0, &plain[..])]);
+}
+
+#[test]
+fn subflows_without_handshake_are_grouped_by_data_sequence() {
+    let plain = text(4000);
+    let dsn0 = 0x5555_0000_0000_0000u64;
+    let isn = 0xffff_ff00u32; // the subflow sequence wraps
+    // The capture starts in the middle of a TSO mapping of 1000 bytes.
+    let map = |start: usize, len: u16| Some((dsn0 + start as u64, true, 1 + start as u32, len));
+    let rel = |o: usize| isn.wrapping_add(1 + o as u32);
+    let segs = vec![
+        seg(true, rel(500), dss(None, map(0, 1000), false), &plain[500..1000]),
+        seg(true, rel(1000), dss(None, map(1000, 1000), false), &plain[1000..1500]),
+        seg(true, rel(1500), dss(None, map(1000, 1000), false), &plain[1500..2000]),
+        seg(false, 300, dss(Some(dsn0 + 2000), None, false), &[]),
+    ];
+    let later = vec![
+        seg(true, 9_000, dss(None, Some((dsn0 + 3000, true, 51, 1000)), false), &plain[3000..4000]),
+        seg(false, 600, dss(Some(dsn0 + 4000), None, false), &[]),
+    ];
+    // The second path's subflow, also without its handshake, follows in
+    // the same file (its records after the 24-byte file header).
+    let mut bytes = pcap(C1, S, &segs);
+    bytes.extend_from_slice(&pcap(C2, S, &later)[24..]);
+
+    let cap = capture::parse(&bytes).expect("parse");
+    let analysis = streams::analyze(&cap);
+    assert_eq!(analysis.connections.len(), 1, "{:?}", analysis.connections);
+    let conn = &analysis.connections[0];
+    assert_eq!(conn.grouping, Grouping::DsnContinuity);
+    assert_eq!(conn.subflows.len(), 2);
+    let stream = &conn.streams[0];
+    assert_eq!(stream.unmapped, 0);
+    let runs: Vec<(u64, Vec<u8>)> = stream.runs().into_iter().map(|(o, b)| (o, b.to_vec())).collect();
+    assert_eq!(runs, vec![(0, plain[500..2000].to_vec()), (2500, plain[3000..4000].to_vec())]);
+}
