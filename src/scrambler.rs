@@ -128,9 +128,12 @@ impl State {
     /// Scrambles `buf` in place, eight bytes at a time.
     ///
     /// With `d[j] = p[i+j] ^ p[i+j-64]`, the mask of byte `i+j` is the mask
-    /// of byte `i` XORed with `d[0] ^ .. ^ d[j-1]`: an exclusive prefix XOR
-    /// across the word's bytes, which three shifts compute.  The only
-    /// dependency from one word to the next is the mask.
+    /// `x` of byte `i` XORed with `d[0] ^ .. ^ d[j-1]`.  With `s` the
+    /// inclusive prefix XOR of `d` across the word's bytes (three shifts),
+    /// the scrambled byte `p[i+j] ^ x ^ s[j] ^ d[j]` is therefore
+    /// `p[i+j-64] ^ x ^ s[j]`.  The only dependency from one word to the
+    /// next is `x`, one XOR.  Whole rings of eight words go through a
+    /// local copy of the ring, which the compiler keeps in registers.
     pub fn scramble(&mut self, buf: &mut [u8]) {
         if buf.len() < FAST_MIN_LEN {
             return self.scramble_ref(buf);
@@ -138,21 +141,31 @@ impl State {
         let (head, rest) = buf.split_at_mut(self.unaligned_head(buf.len()));
         self.scramble_ref(head);
 
-        let mut slot = self.next_slot() / 8;
+        // `ring[k]` is the ring word in slot `first + k`: oldest first now,
+        // and again after each whole ring of words.
+        let first = self.next_slot() / 8;
+        let mut ring = self.ring_words(first);
         let mut x = u64::from(self.x);
-        let mut words = rest.chunks_exact_mut(8);
-        for chunk in &mut words {
-            let w = load(chunk);
-            let old = self.ring_word(slot);
-            let s = prefix_xor(w ^ old);
-            store(chunk, w ^ (x * LANES) ^ (s << 8));
-            self.set_ring_word(slot, w);
-            x ^= s >> 56;
-            slot = (slot + 1) % 8;
+        let mut rings = rest.chunks_exact_mut(RING_LEN);
+        for block in &mut rings {
+            for (chunk, old) in block.chunks_exact_mut(8).zip(ring.iter_mut()) {
+                x = scramble_word(chunk, old, x);
+            }
         }
+        // A copy for the variable number of remaining words, so that the
+        // loop above indexes `ring` by constants only and keeps it in
+        // registers.
+        let mut words = rings.into_remainder().chunks_exact_mut(8);
+        let mut tail_ring = ring;
+        let mut done = 0;
+        for (chunk, old) in (&mut words).zip(tail_ring.iter_mut()) {
+            x = scramble_word(chunk, old, x);
+            done += 1;
+        }
+        self.set_ring_words(first, &tail_ring);
         // INVARIANT: `x` tracked the XOR of the ring word by word.
         self.x = x as u8;
-        self.idx = ((slot * 8 + RING_LEN - 1) % RING_LEN) as u8;
+        self.set_next_slot((first + done) * 8);
 
         self.scramble_ref(words.into_remainder());
     }
@@ -162,8 +175,9 @@ impl State {
     /// With `A[t]` the XOR of the plaintext from the oldest ring byte up to
     /// byte `t`, a scrambled byte is `c[i] = A[i] ^ A[i-65]`, so
     /// `A[i] = c[i] ^ A[i-65]` needs no byte of the same word, and the
-    /// plaintext is `p[i] = A[i] ^ A[i-1]`.  `hist` keeps `A` for the last
-    /// 64 bytes, word by word, in the ring's slots.
+    /// plaintext is `p[i] = A[i] ^ A[i-1]`.  A local array keeps, word by
+    /// word, `A[t-1]` for each of the last 64 bytes `t`: what both formulas
+    /// need.  The ring is rebuilt from it at the end.
     pub fn descramble(&mut self, buf: &mut [u8]) {
         if buf.len() < FAST_MIN_LEN {
             return self.descramble_ref(buf);
@@ -171,40 +185,74 @@ impl State {
         let (head, rest) = buf.split_at_mut(self.unaligned_head(buf.len()));
         self.descramble_ref(head);
 
+        // `before[k]` is for the ring word in slot `first + k`: oldest
+        // first now, and again after each whole ring of words.
         let first = self.next_slot() / 8;
-        let mut hist = [0u64; 8];
-        let mut carry = 0u64;
-        for k in 0..8 {
-            let slot = (first + k) % 8;
-            let s = prefix_xor(self.ring_word(slot)) ^ (carry * LANES);
-            hist[slot] = s;
-            carry = s >> 56;
+        let mut before = self.ring_words(first);
+        // `A` of the byte before the oldest one is 0 by definition of `A`;
+        // from then on, `a_top` is `A` of the newest byte.
+        let mut a_top = 0u64;
+        for word in before.iter_mut() {
+            let a = prefix_xor(*word) ^ a_top.wrapping_mul(LANES);
+            *word = (a << 8) | a_top;
+            a_top = a >> 56;
+        }
+        let mut rings = rest.chunks_exact_mut(RING_LEN);
+        for block in &mut rings {
+            for (chunk, word) in block.chunks_exact_mut(8).zip(before.iter_mut()) {
+                a_top = descramble_word(chunk, word, a_top);
+            }
+        }
+        // A copy, for the same reason as in `scramble`.
+        let mut words = rings.into_remainder().chunks_exact_mut(8);
+        let mut tail_before = before;
+        let mut done = 0;
+        for (chunk, word) in (&mut words).zip(tail_before.iter_mut()) {
+            a_top = descramble_word(chunk, word, a_top);
+            done += 1;
         }
 
-        let mut slot = first;
-        // A of the byte before the oldest one is 0 by definition of A.
-        let mut older_top = 0u64;
-        let mut newest_top = carry;
-        let mut words = rest.chunks_exact_mut(8);
-        for chunk in &mut words {
-            let c = load(chunk);
-            let old = hist[slot];
-            let a = c ^ ((old << 8) | older_top);
-            let p = a ^ ((a << 8) | newest_top);
-            store(chunk, p);
-            self.set_ring_word(slot, p);
-            hist[slot] = a;
-            older_top = old >> 56;
-            newest_top = a >> 56;
-            slot = (slot + 1) % 8;
+        // Back to plaintext: `A` of a word is its `before` shifted down one
+        // byte, topped with the low byte of the next word's `before`.
+        let mut ring = [0u64; 8];
+        for k in 0..8 {
+            let slot = (done + k) % 8;
+            let newer_top = if k == 7 {
+                a_top
+            } else {
+                tail_before[(slot + 1) % 8] & 0xff
+            };
+            let a = (tail_before[slot] >> 8) | (newer_top << 56);
+            ring[slot] = a ^ tail_before[slot];
         }
-        // INVARIANT: the XOR of the last 64 plaintext bytes is
-        // A[newest] ^ A[newest - 64]; with no word processed it is the
-        // XOR of the ring, which is carry.
-        self.x = (newest_top ^ older_top) as u8;
-        self.idx = ((slot * 8 + RING_LEN - 1) % RING_LEN) as u8;
+        self.set_ring_words(first, &ring);
+        // INVARIANT: the XOR of the last 64 plaintext bytes is `A` of the
+        // newest byte XOR `A` of the byte before the oldest.
+        self.x = (a_top ^ tail_before[done % 8]) as u8;
+        self.set_next_slot((first + done) * 8);
 
         self.descramble_ref(words.into_remainder());
+    }
+
+    /// The ring as eight words, starting with the one in word slot `first`.
+    fn ring_words(&self, first: usize) -> [u64; 8] {
+        let mut words = [0u64; 8];
+        for (k, word) in words.iter_mut().enumerate() {
+            *word = self.ring_word(first + k);
+        }
+        words
+    }
+
+    /// Stores eight words into the ring, the first into word slot `first`.
+    fn set_ring_words(&mut self, first: usize, words: &[u64; 8]) {
+        for (k, &word) in words.iter().enumerate() {
+            self.set_ring_word(first + k, word);
+        }
+    }
+
+    /// Makes ring byte `slot` (taken modulo 64) the next one to be written.
+    fn set_next_slot(&mut self, slot: usize) {
+        self.idx = ((slot + RING_LEN - 1) % RING_LEN) as u8;
     }
 
     fn ring_word(&self, slot: usize) -> u64 {
@@ -226,6 +274,31 @@ fn prefix_xor(mut w: u64) -> u64 {
     w ^= w << 16;
     w ^= w << 32;
     w
+}
+
+/// Scrambles the word in `chunk` whose mask is `x`, given `old`, the
+/// plaintext word 64 bytes before it, which it replaces; returns the mask
+/// of the byte after the word.
+#[inline(always)]
+fn scramble_word(chunk: &mut [u8], old: &mut u64, x: u64) -> u64 {
+    let w = load(chunk);
+    let s = prefix_xor(w ^ *old);
+    store(chunk, *old ^ s ^ x.wrapping_mul(LANES));
+    *old = w;
+    x ^ (s >> 56)
+}
+
+/// Descrambles the word in `chunk`, given in `before` the `A` of the
+/// bytes 65 back, which it replaces with the `A` of the bytes 1 back, and
+/// `a_top`, the `A` of the byte before the word; returns the `A` of the
+/// word's last byte.
+#[inline(always)]
+fn descramble_word(chunk: &mut [u8], before: &mut u64, a_top: u64) -> u64 {
+    let a = load(chunk) ^ *before;
+    let shifted = (a << 8) | a_top;
+    store(chunk, a ^ shifted);
+    *before = shifted;
+    a >> 56
 }
 
 #[inline(always)]
