@@ -84,6 +84,9 @@ pub struct DirectionReport {
     pub truth: Option<TruthReport>,
     /// The start of the attack's output on the longest run.
     pub sample: Option<String>,
+    /// The captured bytes fit the byte model better as they are than
+    /// descrambled: most likely the connection was not scrambled.
+    pub looks_plain: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -102,7 +105,6 @@ pub struct TruthReport {
     /// Captured bytes equal to the truth unchanged: 1.0 means the
     /// connection was not scrambled at all.
     pub captured_plain_fraction: Option<f64>,
-    #[serde(flatten)]
     pub counts: TruthScore,
 }
 
@@ -237,6 +239,7 @@ fn direction(conn: &Connection, side: usize, name: String, notes: &mut Vec<Strin
         chain_guessed_bytes: 0,
         truth: None,
         sample: None,
+        looks_plain: false,
     };
     if len > ATTACK_LIMIT {
         notes.push(format!(
@@ -250,6 +253,7 @@ fn direction(conn: &Connection, side: usize, name: String, notes: &mut Vec<Strin
     report.key_decoded_bytes = rec.count(How::Key);
     report.chain_guessed_bytes = rec.count(How::Chain);
     report.sample = sample(&rec, &runs);
+    report.looks_plain = looks_plain(&rec, &runs, opts.model);
     if let Some((file, truth)) = opts.truth {
         // Without the keys the stream's start is the first byte seen, maybe
         // later than the truth's start: then align the ends instead.
@@ -281,6 +285,24 @@ fn direction(conn: &Connection, side: usize, name: String, notes: &mut Vec<Strin
         });
     }
     report
+}
+
+/// Whether the captured bytes score clearly better under `model` than
+/// what the attack made of them.
+fn looks_plain(rec: &Recovery, runs: &[(u64, &[u8])], model: &ByteModel) -> bool {
+    let (mut wire, mut decoded, mut n) = (0.0, 0.0, 0u64);
+    for &(off, bytes) in runs {
+        let Ok(from) = usize::try_from(off) else { continue };
+        for (t, &c) in (from..).zip(bytes) {
+            if rec.how.get(t).is_some_and(|&h| h != How::Unknown) {
+                wire += model.log_p[usize::from(c)];
+                decoded += model.log_p[usize::from(rec.plain[t])];
+                n += 1;
+            }
+        }
+    }
+    // Half a nat per byte: far beyond what chance gives on runs this long.
+    n >= 64 && wire > decoded + 0.5 * n as f64
 }
 
 /// Up to 120 bytes of the recovery from the longest run, printable.
@@ -370,6 +392,9 @@ pub fn human(r: &Report) -> String {
             if let Some(s) = &d.sample {
                 let _ = writeln!(o, "    attack output, longest run: {s}");
             }
+            if d.looks_plain {
+                let _ = writeln!(o, "    the captured bytes look like plaintext already: this connection was probably not scrambled");
+            }
             if let Some(t) = &d.truth {
                 let _ = writeln!(
                     o,
@@ -385,7 +410,7 @@ pub fn human(r: &Report) -> String {
                         .map(|a| format!("; {} of its guesses right", pct(a)))
                         .unwrap_or_default()
                 );
-                if t.captured_plain_fraction.is_some_and(|f| f > 0.99) {
+                if t.captured_plain_fraction.is_some_and(|f| f > 0.99) && !d.looks_plain {
                     let _ = writeln!(o, "    the captured bytes equal the truth: this connection was not scrambled");
                 }
             }

@@ -69,6 +69,7 @@ fn path1_capture_maps_every_byte_to_its_data_sequence_number() {
     // its DSN, equals the plaintext at that offset.
     let truth = &d["truth"];
     assert_eq!(truth["captured_plain_fraction"], 1.0);
+    assert_eq!(d["looks_plain"], true);
     assert_eq!(d["unmapped_bytes"], 0);
     // Path 1 is the slow one: it carried about a third, in several runs.
     let coverage = f(&r, "coverage_fraction");
@@ -185,6 +186,7 @@ fn scrambled_path2_alone_gives_away_most_of_its_text() {
     let d = direction(&r, "client-to-server");
     let truth = &d["truth"];
     assert!(f(truth, "captured_plain_fraction") < 0.1, "{truth}");
+    assert_eq!(d["looks_plain"], false);
     assert_eq!(f(&r, "recovered_key_fraction"), 0.0);
     let chain = f(&r, "recovered_chain_fraction");
     let coverage = f(&r, "coverage_fraction");
