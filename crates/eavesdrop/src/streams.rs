@@ -21,8 +21,8 @@ pub enum Grouping {
     Keys,
     /// Only MP_JOIN handshakes: subflows grouped by the token they name.
     Token,
-    /// No handshake captured: grouped by address pair and data sequence
-    /// continuity, a best guess.
+    /// No handshake captured: grouped by data sequence continuity (each
+    /// subflow's two directions kept together), a best guess.
     DsnContinuity,
 }
 
@@ -304,7 +304,7 @@ pub fn analyze(cap: &Capture) -> Analysis {
     for conn in &conns {
         if conn.grouping == Grouping::DsnContinuity {
             analysis.notes.push(format!(
-                "connection {}: no MPTCP handshake captured; its subflows are grouped by address pair and data sequence continuity, its stream start is the lowest data sequence number seen, and sides are unnamed",
+                "connection {}: no MPTCP handshake captured; its subflows are grouped by data sequence continuity (a best guess), its stream start is the lowest data sequence number seen, and its sides are unnamed (a = the first sender seen)",
                 conn.number
             ));
         }
