@@ -322,7 +322,11 @@ fn collect_subflows(cap: &Capture) -> Vec<Subflow> {
         } else {
             (seg.dst, seg.src)
         };
-        let i = *by_tuple.entry(tuple).or_insert_with(|| {
+        let known = by_tuple
+            .get(&tuple)
+            .copied()
+            .filter(|&i| !opens_another(&subflows[i], seg));
+        let i = known.unwrap_or_else(|| {
             // The SYN/ACK's receiver started the subflow; failing that,
             // the first sender stands in.
             let ends = if seg.syn && seg.ack {
@@ -340,15 +344,10 @@ fn collect_subflows(cap: &Capture) -> Vec<Subflow> {
                 mptcp: false,
                 segments: [Vec::new(), Vec::new()],
             });
+            by_tuple.insert(tuple, subflows.len() - 1);
             subflows.len() - 1
         });
         let sf = &mut subflows[i];
-        if seg.syn && !seg.ack && !sf.initiator_known {
-            sf.ends = [seg.src, seg.dst];
-            sf.initiator_known = true;
-            sf.isn = [None; 2];
-            sf.keys = [None; 2];
-        }
         let d = sf.direction(seg);
         if seg.syn {
             sf.isn[d] = Some(seg.seq);
@@ -378,6 +377,19 @@ fn collect_subflows(cap: &Capture) -> Vec<Subflow> {
         sf.segments[d].push(index);
     }
     subflows
+}
+
+/// Whether `seg` is a SYN that opens a new connection on the 4-tuple of
+/// `sf` (ports reused), rather than a retransmission of its SYN.
+fn opens_another(sf: &Subflow, seg: &Segment) -> bool {
+    if !seg.syn || seg.ack {
+        return false;
+    }
+    match sf.isn[0] {
+        Some(isn) => sf.ends[0] != seg.src || isn != seg.seq,
+        // Seen from the middle: a SYN now is a new connection.
+        None => !sf.initiator_known,
+    }
 }
 
 /// The subflow-level ISN of direction `d`: from its SYN, else the lowest

@@ -214,3 +214,28 @@ fn subflows_without_handshake_are_grouped_by_data_sequence() {
     let runs: Vec<(u64, Vec<u8>)> = stream.runs().into_iter().map(|(o, b)| (o, b.to_vec())).collect();
     assert_eq!(runs, vec![(0, plain[500..2000].to_vec()), (2500, plain[3000..4000].to_vec())]);
 }
+
+#[test]
+fn a_reused_four_tuple_is_a_new_connection() {
+    let plain = text(200);
+    let handshake = |isn: u32, client_key: u64| {
+        let first = mptcp::idsn(client_key).wrapping_add(1);
+        vec![
+            Seg { from_client: true, seq: isn, syn: true, ack: false, opts: mp_capable(&[], None), payload: &[] },
+            Seg { from_client: false, seq: 5, syn: true, ack: true, opts: mp_capable(&[SERVER_KEY], None), payload: &[] },
+            seg(true, isn + 1, mp_capable(&[client_key, SERVER_KEY], None), &[]),
+            seg(true, isn + 1, dss(None, Some((first, true, 1, 200)), false), &plain),
+        ]
+    };
+    let mut segs = handshake(100, CLIENT_KEY);
+    // The SYN retransmitted: still the same subflow.
+    segs.insert(1, Seg { from_client: true, seq: 100, syn: true, ack: false, opts: mp_capable(&[], None), payload: &[] });
+    segs.extend(handshake(90_000, CLIENT_KEY ^ 1));
+    let cap = capture::parse(&pcap(C1, S, &segs)).expect("parse");
+    let analysis = streams::analyze(&cap);
+    assert_eq!(analysis.connections.len(), 2);
+    for (conn, key) in analysis.connections.iter().zip([CLIENT_KEY, CLIENT_KEY ^ 1]) {
+        assert_eq!(conn.keys[0], Some(key));
+        assert_eq!(conn.streams[0].runs(), vec![(0, &plain[..])]);
+    }
+}
