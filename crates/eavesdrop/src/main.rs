@@ -70,8 +70,8 @@ enum Command {
         #[arg(long, required = true)]
         first_data: bool,
         /// How many segments.
-        #[arg(long, default_value_t = 1)]
-        count: usize,
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        count: u32,
         /// Dump only the TCP payload, not the whole frame.
         #[arg(long)]
         payload_only: bool,
@@ -128,6 +128,15 @@ fn run(command: Command) -> Result<(), Error> {
                 .transpose()?;
             let cap = capture::read(&path)?;
             let analysis = streams::analyze(&cap);
+            if let Some(n) = connection {
+                if !analysis.connections.iter().any(|c| c.number == n) {
+                    return Err(Error::new(format!(
+                        "{}: no connection {n}; the capture has {} MPTCP connection(s)",
+                        path.display(),
+                        analysis.connections.len()
+                    )));
+                }
+            }
             let opts = report::Options {
                 connection,
                 side: direction.map(Direction::side),
@@ -157,7 +166,7 @@ fn run(command: Command) -> Result<(), Error> {
             payload_only,
         } => {
             let cap = capture::read(&path)?;
-            let text = hexdump::first_data(&cap, count, payload_only);
+            let text = hexdump::first_data(&cap, count as usize, payload_only);
             if text.is_empty() {
                 return Err(Error::new(format!("{}: no TCP segment carries data", path.display())));
             }

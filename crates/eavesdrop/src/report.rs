@@ -165,6 +165,9 @@ pub fn build(capture: &str, frames: usize, tcp_segments: usize, analysis: &Analy
     }
 
     let primary = primary.map(|p| p.1);
+    if primary.is_none() && opts.truth.is_some() {
+        notes.push("no stream with data to compare --truth with".into());
+    }
     let mut report = Report {
         capture: capture.into(),
         frames,
