@@ -43,6 +43,8 @@ enum Command {
     /// Follow the MPTCP subflows in a capture of one path, report each
     /// stream's coverage and what the key and chain attacks recover.
     Analyze {
+        /// pcap or pcapng file of one path (Ethernet, Linux cooked v1/v2 or
+        /// raw IP; IPv4 and IPv6), e.g. from `tcpdump -i veth -w FILE`.
         capture: PathBuf,
         /// The true plaintext of the analysed stream (the one with the most
         /// captured bytes, after --connection/--direction), to score the
@@ -65,6 +67,7 @@ enum Command {
     },
     /// Print the first data segment(s) as a Wireshark-style hex dump.
     Hexdump {
+        /// pcap or pcapng file.
         capture: PathBuf,
         /// Dump the first TCP segments that carry data (the only mode).
         #[arg(long, required = true)]
@@ -81,7 +84,9 @@ enum Command {
     /// module).  Needs the MP_CAPABLE keys in the capture and the stream's
     /// plaintext.
     Scramble {
+        /// Plain pcap or pcapng capture holding the MP_CAPABLE handshake.
         capture: PathBuf,
+        /// Where to write the scrambled copy (pcap).
         output: PathBuf,
         /// The plaintext the stream carried.
         #[arg(long)]
