@@ -22,6 +22,13 @@ const CHAINS: usize = RING_LEN + 1;
 /// value almost never wins, and 256 would cost ten times as much.
 const CANDIDATES: usize = 24;
 
+/// Candidates per chain when byte pairs are scored too.
+const PAIR_CANDIDATES: usize = 8;
+
+/// Runs longer than this are read well enough from byte frequencies
+/// alone (and better when the sample differs from the traffic).
+const PAIR_MAX_RUN: usize = 2048;
+
 /// How a stream byte came to be known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum How {
@@ -204,7 +211,15 @@ fn solve_run(
         candidates.push(all);
     }
 
-    let values = best_with_xor(&candidates, c[0]);
+    let mut values = best_with_xor(&candidates, c[0]);
+    if let Some(gain) = model.pair_gain.as_deref() {
+        if c.len() <= PAIR_MAX_RUN {
+            let first_scored = usize::try_from(-lo).unwrap_or(0);
+            if let Some(v) = best_with_pairs(&candidates, &k, first_scored, gain, c[0]) {
+                values = v;
+            }
+        }
+    }
     let all_fixed = fixed.iter().all(Option::is_some);
     for (i, &ki) in k.iter().enumerate() {
         let j = i % CHAINS;
@@ -257,6 +272,91 @@ fn best_with_xor(candidates: &[Vec<(u8, f64)>], target: u8) -> Vec<u8> {
         x ^= values[j];
     }
     values
+}
+
+/// Like [`best_with_xor`], but also scoring each pair of neighbouring
+/// plaintext bytes with `gain` (see [`ByteModel::pair_gain`]).  Byte `i`
+/// of the span is `k[i] ^ v[i % 65]`, so neighbours tie chain `j` to chain
+/// `j + 1` (and the last to the first): a ring, solved exactly over the
+/// best few candidates per chain for each candidate of the first chain.
+/// Pairs before `first_scored` (bytes before the stream) are not scored.
+/// Chains without any scored byte make the XOR free.  `None` if no choice
+/// fits.
+fn best_with_pairs(
+    candidates: &[Vec<(u8, f64)>],
+    k: &[u8],
+    first_scored: usize,
+    gain: &[f64],
+    target: u8,
+) -> Option<Vec<u8>> {
+    let n = candidates.len();
+    let free = candidates.iter().any(|c| c.len() == 256 && c.iter().all(|&(_, s)| s == 0.0));
+    let cands: Vec<&[(u8, f64)]> = candidates
+        .iter()
+        .map(|c| &c[..c.len().min(PAIR_CANDIDATES)])
+        .collect();
+    // pair[j][a * PAIR_CANDIDATES + b]: chain j at candidate a next to
+    // chain j + 1 at candidate b.
+    let mut pair = vec![[0f64; PAIR_CANDIDATES * PAIR_CANDIDATES]; n];
+    for i in first_scored..k.len().saturating_sub(1) {
+        let (j, next) = (i % n, (i + 1) % n);
+        for (a, &(va, _)) in cands[j].iter().enumerate() {
+            let row = usize::from(k[i] ^ va) * 256;
+            for (b, &(vb, _)) in cands[next].iter().enumerate() {
+                pair[j][a * PAIR_CANDIDATES + b] += gain[row + usize::from(k[i + 1] ^ vb)];
+            }
+        }
+    }
+
+    const STATES: usize = PAIR_CANDIDATES * 256;
+    let mut best: Option<(f64, Vec<u8>)> = None;
+    for (c0, &(v0, s0)) in cands[0].iter().enumerate() {
+        let mut dp = vec![f64::NEG_INFINITY; STATES];
+        dp[c0 * 256 + usize::from(v0)] = s0;
+        let mut back = vec![vec![0u8; STATES]; n];
+        for j in 1..n {
+            let mut next = vec![f64::NEG_INFINITY; STATES];
+            for (a, _) in cands[j - 1].iter().enumerate() {
+                for x in 0..256 {
+                    let here = dp[a * 256 + x];
+                    if here == f64::NEG_INFINITY {
+                        continue;
+                    }
+                    for (b, &(vb, sb)) in cands[j].iter().enumerate() {
+                        let y = b * 256 + (x ^ usize::from(vb));
+                        let score = here + sb + pair[j - 1][a * PAIR_CANDIDATES + b];
+                        if score > next[y] {
+                            next[y] = score;
+                            back[j][y] = a as u8;
+                        }
+                    }
+                }
+            }
+            dp = next;
+        }
+        for (a, _) in cands[n - 1].iter().enumerate() {
+            for x in 0..256 {
+                if !free && x != usize::from(target) {
+                    continue;
+                }
+                let score = dp[a * 256 + x] + pair[n - 1][a * PAIR_CANDIDATES + c0];
+                if score == f64::NEG_INFINITY || best.as_ref().is_some_and(|b| b.0 >= score) {
+                    continue;
+                }
+                let mut values = vec![0u8; n];
+                let (mut a, mut x) = (a, x);
+                for j in (1..n).rev() {
+                    values[j] = cands[j][a].0;
+                    let prev = usize::from(back[j][a * 256 + x]);
+                    x ^= usize::from(values[j]);
+                    a = prev;
+                }
+                values[0] = v0;
+                best = Some((score, values));
+            }
+        }
+    }
+    best.map(|b| b.1)
 }
 
 #[cfg(test)]
@@ -334,6 +434,32 @@ mod tests {
         let rec = recover(5000, &[(1000, &c[1000..4000])], None, &ByteModel::uniform());
         let right = (1000..4000).filter(|&t| rec.plain[t] == plain[t]).count();
         assert!(right < 300, "{right}");
+    }
+
+    #[test]
+    fn byte_pairs_read_short_runs_better() {
+        let seed = [0x33u8; SEED_LEN];
+        let plain = text(6000);
+        let c = scrambled(&plain, &seed);
+        let runs: Vec<(u64, &[u8])> = (0..6000)
+            .step_by(300)
+            .map(|a| (a as u64, &c[a..a + 150]))
+            .collect();
+        let with_pairs = ByteModel::learn("sample", &text(8000));
+        assert!(with_pairs.pair_gain.is_some());
+        let without = ByteModel {
+            pair_gain: None,
+            ..with_pairs.clone()
+        };
+        let right = |m: &ByteModel| {
+            let rec = recover(6000, &runs, None, m);
+            runs.iter()
+                .flat_map(|&(a, b)| a as usize..a as usize + b.len())
+                .filter(|&t| rec.plain[t] == plain[t])
+                .count()
+        };
+        let (pairs, bytes) = (right(&with_pairs), right(&without));
+        assert!(pairs > bytes + bytes / 10, "with pairs {pairs}, bytes alone {bytes}");
     }
 
     #[test]

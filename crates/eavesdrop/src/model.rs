@@ -7,7 +7,16 @@ use std::path::Path;
 pub struct ByteModel {
     pub name: String,
     pub log_p: [f64; 256],
+    /// For a model learned from a sample: `ln P(b | a) - ln P(b)` at
+    /// `a * 256 + b`, what a byte pair adds to the unigram score.
+    pub pair_gain: Option<Vec<f64>>,
 }
+
+/// Below this many bytes a sample says too little about byte pairs.
+const PAIR_SAMPLE_MIN: usize = 4096;
+
+/// Weight of the unigram prior in the byte-pair estimate, in bytes.
+const PAIR_PRIOR: f64 = 8.0;
 
 /// English letter frequencies (per mille), a to z.
 const LETTERS: [f64; 26] = [
@@ -22,6 +31,7 @@ impl ByteModel {
         ByteModel {
             name: "uniform".into(),
             log_p: [-(256f64.ln()); 256],
+            pair_gain: None,
         }
     }
 
@@ -55,13 +65,33 @@ impl ByteModel {
     }
 
     /// The byte frequencies of a sample of the traffic, smoothed so that
-    /// no byte is impossible.
+    /// no byte is impossible, and from a sample large enough the
+    /// frequencies of byte pairs too.
     pub fn learn(name: &str, sample: &[u8]) -> Self {
         let mut w = [0.5f64; 256];
         for &b in sample {
             w[usize::from(b)] += 1.0;
         }
-        Self::from_weights(name, &w)
+        let mut model = Self::from_weights(name, &w);
+        if sample.len() >= PAIR_SAMPLE_MIN {
+            let mut pairs = vec![0u32; 256 * 256];
+            let mut firsts = [0u32; 256];
+            for pair in sample.windows(2) {
+                pairs[usize::from(pair[0]) * 256 + usize::from(pair[1])] += 1;
+                firsts[usize::from(pair[0])] += 1;
+            }
+            let p: Vec<f64> = model.log_p.iter().map(|l| l.exp()).collect();
+            let gain = (0..256 * 256)
+                .map(|ab| {
+                    let (a, b) = (ab / 256, ab % 256);
+                    let cond = (f64::from(pairs[ab]) + PAIR_PRIOR * p[b])
+                        / (f64::from(firsts[a]) + PAIR_PRIOR);
+                    cond.ln() - model.log_p[b]
+                })
+                .collect();
+            model.pair_gain = Some(gain);
+        }
+        model
     }
 
     /// `english`, `http`, `uniform`, or the path of a sample to learn from.
@@ -86,6 +116,7 @@ impl ByteModel {
         ByteModel {
             name: name.into(),
             log_p: w.map(|x| (x / total).ln()),
+            pair_gain: None,
         }
     }
 
