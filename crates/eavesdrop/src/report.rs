@@ -137,7 +137,18 @@ pub fn build(capture: &str, frames: usize, tcp_segments: usize, analysis: &Analy
         let mut directions = Vec::new();
         for side in 0..2 {
             let stream = &conn.streams[side];
-            if opts.side.is_some_and(|s| s != side) || stream.data.is_empty() {
+            if opts.side.is_some_and(|s| s != side) {
+                continue;
+            }
+            if stream.data.is_empty() {
+                if stream.unmapped > 0 {
+                    notes.push(format!(
+                        "connection {} {}: {} payload bytes but no DSS mapping (fallen back to plain TCP?)",
+                        conn.number,
+                        direction_name(conn.grouping, side),
+                        stream.unmapped
+                    ));
+                }
                 continue;
             }
             let name = direction_name(conn.grouping, side);
@@ -353,6 +364,12 @@ pub fn human(r: &Report) -> String {
         match (&c.client_key, &c.server_key) {
             (Some(a), Some(b)) => {
                 let _ = writeln!(o, "  keys seen in the handshake: client {a}, server {b}");
+            }
+            _ if c.grouping == Grouping::Keys => {
+                let _ = writeln!(
+                    o,
+                    "  MP_CAPABLE seen, but not both keys (the handshake's third ACK is missing, or it fell back to TCP)"
+                );
             }
             _ => {
                 let _ = writeln!(o, "  keys not seen (the initial subflow's handshake is not in this capture)");
