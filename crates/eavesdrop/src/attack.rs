@@ -25,9 +25,6 @@ const CANDIDATES: usize = 24;
 /// Candidates per chain when byte pairs are scored too.
 const PAIR_CANDIDATES: usize = 8;
 
-/// Runs longer than this are read well enough from byte frequencies
-/// alone (and better when the sample differs from the traffic).
-const PAIR_MAX_RUN: usize = 2048;
 
 /// How a stream byte came to be known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,12 +209,13 @@ fn solve_run(
     }
 
     let mut values = best_with_xor(&candidates, c[0]);
+    // Byte frequencies alone cannot tell apart values that map every byte
+    // of a chain into the same class (digits of a repeated pattern, say);
+    // pairs of neighbours can.
     if let Some(gain) = model.pair_gain.as_deref() {
-        if c.len() <= PAIR_MAX_RUN {
-            let first_scored = usize::try_from(-lo).unwrap_or(0);
-            if let Some(v) = best_with_pairs(&candidates, &k, first_scored, gain, c[0]) {
-                values = v;
-            }
+        let first_scored = usize::try_from(-lo).unwrap_or(0);
+        if let Some(v) = best_with_pairs(&candidates, &k, first_scored, gain, c[0]) {
+            values = v;
         }
     }
     let all_fixed = fixed.iter().all(Option::is_some);
@@ -460,6 +458,25 @@ mod tests {
         };
         let (pairs, bytes) = (right(&with_pairs), right(&without));
         assert!(pairs > bytes + bytes / 10, "with pairs {pairs}, bytes alone {bytes}");
+    }
+
+    #[test]
+    fn byte_pairs_read_a_repeated_pattern_that_frequencies_cannot() {
+        let digits = |n: usize| b"0123456789".iter().copied().cycle().take(n).collect::<Vec<u8>>();
+        let plain = digits(6000);
+        let c = scrambled(&plain, &[0x44; SEED_LEN]);
+        let runs = [(1000u64, &c[1000..4000])];
+        let with_pairs = ByteModel::learn("digits", &digits(5000));
+        let without = ByteModel {
+            pair_gain: None,
+            ..with_pairs.clone()
+        };
+        let right = |m: &ByteModel| {
+            let rec = recover(6000, &runs, None, m);
+            (1000..4000).filter(|&t| rec.plain[t] == plain[t]).count()
+        };
+        assert_eq!(right(&with_pairs), 3000);
+        assert!(right(&without) < 2000, "{}", right(&without));
     }
 
     #[test]
