@@ -11,7 +11,7 @@ use crate::streams::{Analysis, Connection, Grouping, Stream, SubflowInfo};
 
 /// Streams longer than this are reported but not attacked (the attack
 /// keeps a byte of state per stream byte).
-const ATTACK_LIMIT: u64 = 1 << 30;
+const ATTACK_LIMIT: u64 = 1 << 28;
 
 /// Which streams to analyse, and what to compare them with.
 pub struct Options<'a> {
