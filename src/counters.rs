@@ -4,7 +4,7 @@
 //! `/proc/net/mptcp_scramble` lists them.
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use kernel::prelude::*;
+use kernel::{c_str, prelude::*};
 
 macro_rules! counters {
     ($($(#[doc = $doc:literal])* $name:ident,)*) => {

@@ -9,11 +9,11 @@
 
 use core::ffi::c_int;
 use core::mem::{align_of, offset_of, size_of};
-use kernel::{bindings, prelude::*};
+use kernel::{bindings, c_str, prelude::*};
 
 use crate::{
     conn::{self, RxEvent},
-    kprobe::{Kprobe, PreHandler},
+    kprobe::{Kprobe, PreHandler, Slot},
     netns::NetState,
     scrambler::{State, RING_LEN},
 };
@@ -40,6 +40,17 @@ const HOOKS: [(&CStr, PreHandler); 5] = [
     (c_str!("mptcp_scramble_fastopen"), fastopen),
 ];
 
+/// Where the kprobes live: static, so `/proc/net/mptcp_scramble` can read
+/// their miss counts whenever the module is loaded.
+static SLOTS: [Slot; HOOKS.len()] = [const { Slot::new() }; HOOKS.len()];
+
+/// Hook calls the kprobes core skipped, summed over all hooks: each is a
+/// connection whose stream is now corrupt.  Never expected: the hooks run
+/// with BH disabled so that no hook's kprobe can interrupt another's.
+pub(crate) fn missed() -> u64 {
+    SLOTS.iter().map(Slot::missed).sum()
+}
+
 /// The kprobes on all hooks; dropping it removes them.
 pub(crate) struct Hooks {
     _probes: KVec<Kprobe>,
@@ -50,8 +61,8 @@ impl Hooks {
     /// has no hooks: that fails with `ENODEV` and says so.
     pub(crate) fn register() -> Result<Self> {
         let mut probes = KVec::with_capacity(HOOKS.len(), GFP_KERNEL)?;
-        for (symbol, pre) in HOOKS {
-            match Kprobe::register(symbol, pre) {
+        for ((symbol, pre), slot) in HOOKS.into_iter().zip(SLOTS.iter()) {
+            match Kprobe::register(slot, symbol, pre) {
                 Ok(probe) => probes.push(probe, GFP_KERNEL)?,
                 Err(e) if e == ENOENT => {
                     pr_err!(

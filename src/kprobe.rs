@@ -1,49 +1,74 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A registered kprobe, unregistered on drop.
+//! Kprobes in static slots: registered with [`Kprobe::register`],
+//! unregistered on drop, their miss counts readable for as long as the
+//! module is loaded.
 
+use core::cell::UnsafeCell;
 use kernel::{bindings, error::to_result, prelude::*};
 
 /// What a kprobe calls before the probed instruction: the raw C signature.
 pub(crate) type PreHandler =
     unsafe extern "C" fn(*mut bindings::kprobe, *mut bindings::pt_regs) -> core::ffi::c_int;
 
-/// A `struct kprobe` that the kprobes core holds a pointer to.
-struct Raw(bindings::kprobe);
-
-// SAFETY: after registration only the kprobes core touches the struct,
-// under its own locking; this module never reads or writes it again until
-// `unregister_kprobe()` returns.  Sharing the owner between threads (the
-// module struct is `Sync`) is therefore sound.
-unsafe impl Send for Raw {}
-// SAFETY: see `Send`: no `&self` method reads the struct.
-unsafe impl Sync for Raw {}
-
-/// A kprobe on a kernel symbol.
+/// Room for one `struct kprobe`, in the module's static data.
 ///
 /// # Invariants
 ///
-/// `raw` is registered with the kprobes core and lives at a stable heap
-/// address until `drop` unregisters it.
+/// Only [`Kprobe::register`] writes the struct, before registering it;
+/// once registered only the kprobes core does, until [`Kprobe`]'s drop
+/// unregisters it.
+pub(crate) struct Slot(UnsafeCell<bindings::kprobe>);
+
+// SAFETY: see the type invariant: no two threads of this module ever
+// write a slot at once, and reads of `nmissed` are READ_ONCE-style.
+unsafe impl Sync for Slot {}
+
+impl Slot {
+    /// An empty slot.
+    pub(crate) const fn new() -> Self {
+        // SAFETY: an all-zero `struct kprobe` is what C's `= { }` gives:
+        // no address, no handlers, not registered.
+        Slot(UnsafeCell::new(unsafe { core::mem::zeroed() }))
+    }
+
+    /// How many hits of this kprobe the kprobes core skipped because
+    /// another kprobe's handler was running on the same CPU.  Each one is a
+    /// hook call this module never saw.
+    pub(crate) fn missed(&self) -> u64 {
+        // SAFETY: the field is always valid; the kprobes core increments it
+        // with plain stores, so read it once, volatile, like READ_ONCE().
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.0.get()).nmissed)) as u64 }
+    }
+}
+
+/// A registered kprobe on a kernel symbol.
+///
+/// # Invariants
+///
+/// `slot` is registered with the kprobes core until `drop`.
 pub(crate) struct Kprobe {
-    raw: KBox<Raw>,
+    slot: &'static Slot,
 }
 
 impl Kprobe {
     /// Puts a kprobe on the entry of `symbol`, calling `pre` each time the
     /// function is entered.  `pre` runs in the probed function's context
-    /// with preemption disabled: it must not sleep.
-    pub(crate) fn register(symbol: &'static CStr, pre: PreHandler) -> Result<Self> {
-        // SAFETY: an all-zero `struct kprobe` is what C's `= { }` gives:
-        // no address, no offset, no handlers, not registered.
-        let mut raw = KBox::new(Raw(unsafe { core::mem::zeroed() }), GFP_KERNEL)?;
-        raw.0.symbol_name = symbol.as_char_ptr();
-        raw.0.pre_handler = Some(pre);
-        // SAFETY: `raw.0` is a valid, initialised `struct kprobe` at a heap
-        // address that stays put until `drop` unregisters it.
-        to_result(unsafe { bindings::register_kprobe(&mut raw.0) })?;
+    /// with preemption disabled: it must not sleep.  Each slot serves one
+    /// registration per module load.
+    pub(crate) fn register(slot: &'static Slot, symbol: &'static CStr, pre: PreHandler) -> Result<Self> {
+        let kp = slot.0.get();
+        // SAFETY: by the slot's invariant nothing else touches an
+        // unregistered slot; after `register_kprobe()` succeeds, only the
+        // kprobes core does, until `drop`.  The slot is static, so its
+        // address is stable.
+        unsafe {
+            (*kp).symbol_name = symbol.as_char_ptr();
+            (*kp).pre_handler = Some(pre);
+            to_result(bindings::register_kprobe(kp))?;
+        }
         // INVARIANT: registered just above.
-        Ok(Kprobe { raw })
+        Ok(Kprobe { slot })
     }
 }
 
@@ -51,6 +76,6 @@ impl Drop for Kprobe {
     fn drop(&mut self) {
         // SAFETY: by the type invariant the kprobe is registered; once this
         // returns no handler runs any more.
-        unsafe { bindings::unregister_kprobe(&mut self.raw.0) };
+        unsafe { bindings::unregister_kprobe(self.slot.0.get()) };
     }
 }

@@ -26,7 +26,8 @@ mod counters;
 mod hooks;
 mod kprobe;
 mod netns;
-#[allow(dead_code)]
+// Shared with userspace, where all of its API is used.
+#[allow(dead_code, unreachable_pub)]
 mod scrambler;
 mod sys;
 

@@ -12,7 +12,7 @@ use core::{
     ffi::{c_int, c_void},
     sync::atomic::{AtomicI32, AtomicU32, Ordering},
 };
-use kernel::{bindings, error::to_result, prelude::*};
+use kernel::{bindings, c_str, error::to_result, prelude::*};
 
 use crate::{bench, counters::Counters};
 
@@ -21,10 +21,6 @@ const SYSCTL_PATH: &CStr = c_str!("net/mptcp_scramble");
 /// The file in `/proc/net/`.
 const PROC_NAME: &CStr = c_str!("mptcp_scramble");
 
-/// Bounds of `enabled`: `proc_dointvec_minmax()` rejects anything else
-/// with `-EINVAL` and leaves the value unchanged.
-static ZERO: c_int = 0;
-static ONE: c_int = 1;
 
 /// The generic-storage id the networking core assigns at registration.
 static NET_ID: AtomicU32 = AtomicU32::new(0);
@@ -136,9 +132,7 @@ unsafe extern "C" fn net_init(net: *mut bindings::net) -> c_int {
     table[0].data = state.enabled.as_ptr().cast::<c_void>();
     table[0].maxlen = core::mem::size_of::<c_int>() as c_int;
     table[0].mode = 0o644;
-    table[0].proc_handler = Some(bindings::proc_dointvec_minmax);
-    table[0].extra1 = (&ZERO as *const c_int).cast_mut().cast::<c_void>();
-    table[0].extra2 = (&ONE as *const c_int).cast_mut().cast::<c_void>();
+    table[0].proc_handler = Some(enabled_handler);
     table[1].procname = c_str!("bench").as_char_ptr();
     table[1].maxlen = core::mem::size_of::<c_int>() as c_int;
     table[1].mode = 0o200;
@@ -173,6 +167,52 @@ unsafe extern "C" fn net_init(net: *mut bindings::net) -> c_int {
     0
 }
 
+/// What a write to `enabled` may say: `0` or `1`, optionally followed by
+/// white space (`echo` adds a newline).  Anything else, `"0 1"` included,
+/// which `proc_dointvec()` would take as its first number, is refused.
+fn parse_enabled(text: &[u8]) -> Option<i32> {
+    let end = text.iter().rposition(|b| !b.is_ascii_whitespace() && *b != 0)? + 1;
+    match &text[..end] {
+        b"0" => Some(0),
+        b"1" => Some(1),
+        _ => None,
+    }
+}
+
+/// The `enabled` sysctl: reads as `proc_dointvec()` does; a write must be
+/// one whole `0` or `1`, else it fails with `-EINVAL` and changes nothing.
+///
+/// # Safety
+///
+/// Called by the sysctl core with its usual arguments; `buffer` holds
+/// `*lenp` bytes of kernel memory.
+unsafe extern "C" fn enabled_handler(
+    table: *const bindings::ctl_table,
+    write: c_int,
+    buffer: *mut c_void,
+    lenp: *mut usize,
+    ppos: *mut bindings::loff_t,
+) -> c_int {
+    if write == 0 {
+        // SAFETY: the arguments the sysctl core passed us.
+        return unsafe { bindings::proc_dointvec(table, write, buffer, lenp, ppos) };
+    }
+    // SAFETY: for a write, `buffer` is the kernel copy of the `*lenp`
+    // bytes written, and `data` points at this namespace's `enabled`.
+    unsafe {
+        if *ppos != 0 {
+            return EINVAL.to_errno();
+        }
+        let text = core::slice::from_raw_parts(buffer.cast::<u8>(), *lenp);
+        let Some(value) = parse_enabled(text) else {
+            return EINVAL.to_errno();
+        };
+        (*(*table).data.cast::<AtomicI32>()).store(value, Ordering::Relaxed);
+        *ppos += *lenp as bindings::loff_t;
+    }
+    0
+}
+
 /// Tears down a namespace's sysctl directory and /proc file.
 unsafe extern "C" fn net_exit(net: *mut bindings::net) {
     // SAFETY: the networking core calls this once for a namespace that
@@ -190,13 +230,16 @@ unsafe extern "C" fn show(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int 
     // SAFETY: `proc_create_net_single()` files get the namespace the file
     // was opened in as `private`, held for as long as the file is open.
     let state = unsafe { NetState::of_net((*m).private.cast::<bindings::net>()) };
-    state.counters.for_each(|name, value| {
+    let line = |name: &CStr, value: u64| {
         // SAFETY: `m` is the seq_file being shown; `name` is a C string.
         unsafe {
-            bindings::seq_puts(m, name.as_char_ptr());
+            bindings::__seq_puts(m, name.as_char_ptr());
             bindings::seq_put_decimal_ull(m, c_str!(" ").as_char_ptr(), value);
             bindings::seq_putc(m, b'\n' as _);
         }
-    });
+    };
+    state.counters.for_each(line);
+    // Not per namespace: the kprobes are global.
+    line(c_str!("kprobe_misses"), crate::hooks::missed());
     0
 }

@@ -305,16 +305,23 @@ fn descramble_word(chunk: &mut [u8], before: &mut u64, a_top: u64) -> u64 {
     rotated & 0xff
 }
 
+// `load` and `store` avoid `copy_from_slice`, which the kernel's `core`
+// does not inline: one call per word would cost more than the word's work.
+// Callers always pass 8 bytes or more; the `None` arms are never taken.
+
 #[inline(always)]
 fn load(bytes: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&bytes[..8]);
-    u64::from_le_bytes(w)
+    match bytes.first_chunk::<8>() {
+        Some(w) => u64::from_le_bytes(*w),
+        None => 0,
+    }
 }
 
 #[inline(always)]
 fn store(bytes: &mut [u8], w: u64) {
-    bytes[..8].copy_from_slice(&w.to_le_bytes());
+    if let Some(out) = bytes.first_chunk_mut::<8>() {
+        *out = w.to_le_bytes();
+    }
 }
 
 /// The seed of the direction whose sender has MPTCP key `sender_key` and

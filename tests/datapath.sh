@@ -32,6 +32,15 @@ expect_multipath() {
 	((now > $2)) || scr_fail "$1: no MP_JOIN subflow was established"
 }
 
+refcount_is_zero() {
+	(($(scr_refcount) == 0))
+}
+
+# established_on PORT: the server has an established connection on PORT.
+established_on() {
+	[[ -n $(ip netns exec "$SCR_SRV" ss -Htn state established "( sport = :$1 )") ]]
+}
+
 # pattern_on_wire PCAP: whether the plaintext pattern shows in the capture.
 pattern_on_wire() {
 	grep -aqc 0123456789012345678901234567890123456789 "$1"
@@ -42,7 +51,9 @@ test_ipv4_two_paths_intact_and_counted() {
 	joins=$(scr_joins)
 	c0=$(scr_counter "$SCR_CLI" bytes_scrambled)
 	s0=$(scr_counter "$SCR_SRV" bytes_descrambled)
+	scr_shape 200mbit
 	scr_transfer v4 10.0.1.2:4000 --bytes $bytes --pattern digits || return
+	scr_shape off
 	expect_multipath v4 "$joins" || return
 	c1=$(scr_counter "$SCR_CLI" bytes_scrambled)
 	s1=$(scr_counter "$SCR_SRV" bytes_descrambled)
@@ -53,7 +64,9 @@ test_ipv4_two_paths_intact_and_counted() {
 test_ipv6_two_paths_intact() {
 	local joins
 	joins=$(scr_joins)
-	scr_transfer v6 '[dead:1::2]:4000' --bytes $((2 * MB)) --pattern random || return
+	scr_shape 200mbit
+	scr_transfer v6 '[dead:1::2]:4000' --bytes $((4 * MB)) --pattern random || return
+	scr_shape off
 	expect_multipath v6 "$joins"
 }
 
@@ -87,7 +100,8 @@ test_four_subflows_intact() {
 	scr_cleanup
 	scr_topology 4
 	joins=$(scr_joins)
-	scr_transfer four 10.0.1.2:4000 --bytes $((4 * MB)) --pattern random || return
+	scr_shape 200mbit
+	scr_transfer four 10.0.1.2:4000 --bytes $((8 * MB)) --pattern random || return
 	(($(scr_joins) - joins >= 3)) || scr_fail "want 3 MP_JOIN subflows, got $(($(scr_joins) - joins))" || return
 	scr_cleanup
 	scr_topology 2
@@ -131,6 +145,7 @@ test_fifty_concurrent_connections_intact() {
 
 test_wire_shows_pattern_only_when_off() {
 	local cov
+	scr_shape 100mbit
 	scr_capture "$SCR_CLI" c2 wire-on
 	scr_transfer wire-on 10.0.1.2:4000 --bytes $((4 * MB)) --pattern digits
 	scr_capture_stop
@@ -139,8 +154,9 @@ test_wire_shows_pattern_only_when_off() {
 	scr_transfer wire-off 10.0.1.2:4000 --bytes $((4 * MB)) --pattern digits
 	scr_capture_stop
 	scr_set_enabled 1
+	scr_shape off
 	for run in wire-on wire-off; do
-		cov=$(mptcp-eavesdrop analyze "$SCR_TMP/$run.pcap" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["coverage"])') ||
+		cov=$(mptcp-eavesdrop analyze "$SCR_TMP/$run.pcap" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["coverage_fraction"])') ||
 			scr_fail "$run: cannot analyse the capture" || return
 		scr_diag "$run: path 2 carried $(python3 -c "print(round(100 * $cov, 1))")% of the stream"
 		python3 -c "import sys; sys.exit(not $cov > 0.02)" || scr_fail "$run: path 2 carried no data" || return
@@ -160,7 +176,7 @@ test_toggle_affects_only_new_connections() {
 	# A: latched scrambled; the sysctl flips while it runs.
 	scr_transfer toggle-a 10.0.1.2:4001 --bytes $((6 * MB)) --pattern random &
 	local a=$!
-	scr_wait_for test "$(scr_counter "$SCR_SRV" connections_live)" -ge 1
+	scr_wait_for scr_counter_ge "$SCR_SRV" connections_live 1 || scr_fail "A never went live"
 	scr_set_enabled 0
 	# B: established after the flip, plain.
 	local rc=0
@@ -181,7 +197,7 @@ test_connection_from_before_insmod_stays_plain() {
 	ip netns exec "$SCR_CLI" tc qdisc add dev c2 root netem rate 20mbit
 	scr_transfer preload 10.0.1.2:4003 --bytes $((6 * MB)) --pattern random &
 	local t=$!
-	sleep 1
+	scr_wait_for established_on 4003 || rc=1
 	scr_load || rc=1
 	wait $t || rc=$?
 	ip netns exec "$SCR_CLI" tc qdisc del dev c1 root
@@ -197,7 +213,7 @@ test_rmmod_refused_while_scrambled_connection_lives() {
 	ip netns exec "$SCR_CLI" tc qdisc add dev c2 root netem rate 20mbit
 	scr_transfer pinned 10.0.1.2:4004 --bytes $((6 * MB)) --pattern random &
 	t=$!
-	scr_wait_for test "$(scr_counter "$SCR_SRV" connections_live)" -ge 1 || rc=1
+	scr_wait_for scr_counter_ge "$SCR_SRV" connections_live 1 || { scr_fail "no live scrambled connection"; rc=1; }
 	if rmmod mptcp_scramble 2>/dev/null; then
 		scr_fail "rmmod succeeded with a scrambled connection alive"
 		rc=1
@@ -206,7 +222,7 @@ test_rmmod_refused_while_scrambled_connection_lives() {
 	wait $t || { scr_fail "transfer broken"; rc=1; }
 	ip netns exec "$SCR_CLI" tc qdisc del dev c1 root
 	ip netns exec "$SCR_CLI" tc qdisc del dev c2 root
-	scr_wait_for test "$(scr_refcount)" -eq 0 || { scr_fail "refcnt stuck at $(scr_refcount) after close"; rc=1; }
+	scr_wait_for refcount_is_zero || { scr_fail "refcnt stuck at $(scr_refcount) after close"; rc=1; }
 	rmmod mptcp_scramble || { scr_fail "rmmod refused after the connection closed"; rc=1; }
 	scr_load
 	return $rc
@@ -250,8 +266,8 @@ test_fastopen_keeps_data_out_of_syn() {
 		[[ $run == tfo-off ]] && scr_set_enabled 0
 		scr_capture "$SCR_CLI" c1 "$run"
 		# The first connection fetches a cookie, the second may use it.
-		scr_transfer "$run-1" 10.0.1.2:4005 --bytes 4096 --pattern digits ::client --fastopen || return
-		scr_transfer "$run-2" 10.0.1.2:4005 --bytes 4096 --pattern digits ::client --fastopen || return
+		scr_transfer "$run-1" 10.0.1.2:4005 --bytes 4096 --pattern digits --fastopen || return
+		scr_transfer "$run-2" 10.0.1.2:4005 --bytes 4096 --pattern digits --fastopen || return
 		scr_capture_stop
 	done
 	scr_set_enabled 1

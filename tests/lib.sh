@@ -21,7 +21,7 @@ SCR_SUFFIX=$(printf '%04x%04x' $RANDOM $RANDOM)
 # Every counter of /proc/net/mptcp_scramble, in order.
 SCR_COUNTERS=(connections_scrambled connections_plain connections_live
 	bytes_scrambled bytes_descrambled rx_copies rx_drops latch_refused
-	tfo_syn_data_refused)
+	tfo_syn_data_refused kprobe_misses)
 
 _scr_planned=0
 _scr_done=0
@@ -87,6 +87,10 @@ scr_run() {
 	if splat=$(_scr_dmesg_since_mark | grep -E -A30 "$MS_SPLAT_RE"); then
 		scr_diag "kernel splat during $name:"
 		printf '%s\n' "$splat" | sed 's/^/#   /'
+		rc=1
+	fi
+	if scr_loaded && (($(scr_counter kprobe_misses) > 0)); then
+		scr_diag "kprobes skipped $(scr_counter kprobe_misses) hook calls: streams are corrupt"
 		rc=1
 	fi
 	_scr_done=$((_scr_done + 1))
@@ -184,10 +188,11 @@ source "$SCR_ROOT/scripts/lib.sh"
 #   c2  10.0.2.1  dead:2::1  ------ path 2 ------  10.0.2.2  dead:2::2  s2
 #   ...
 #
-# The initial subflow uses path 1 (the "trusted" one); the server
-# announces its other addresses (MPTCP "signal" endpoints) and the client
-# opens one more subflow to each, so path 2 (the "untrusted WLAN" the
-# tests capture) carries a share of the data.
+# Connections go to the server's path-1 address, so the initial subflow
+# uses path 1 (the "trusted" one).  The client has an MPTCP "subflow"
+# endpoint on each other path, with a source-address rule that routes that
+# path's subflow over it: path 2 (the "untrusted WLAN" the tests capture)
+# carries a share of the data.
 SCR_CLI=
 SCR_SRV=
 scr_topology() {
@@ -202,15 +207,37 @@ scr_topology() {
 		ip -n "$SCR_SRV" addr add "dead:$i::2/64" dev "s$i" nodad
 		ip -n "$SCR_CLI" link set "c$i" up
 		ip -n "$SCR_SRV" link set "s$i" up
-		if ((i > 1)); then
-			ip -n "$SCR_SRV" mptcp endpoint add "10.0.$i.2" dev "s$i" signal
-			ip -n "$SCR_SRV" mptcp endpoint add "dead:$i::2" dev "s$i" signal
-		fi
+		((i > 1)) || continue
+		ip -n "$SCR_CLI" rule add from "10.0.$i.1" table $((100 + i))
+		ip -n "$SCR_CLI" route add 10.0.1.0/24 via "10.0.$i.2" dev "c$i" table $((100 + i))
+		ip -n "$SCR_CLI" -6 rule add from "dead:$i::1" table $((100 + i))
+		ip -n "$SCR_CLI" -6 route add dead:1::/64 via "dead:$i::2" dev "c$i" table $((100 + i))
+		ip -n "$SCR_CLI" mptcp endpoint add "10.0.$i.1" dev "c$i" subflow
+		ip -n "$SCR_CLI" mptcp endpoint add "dead:$i::1" dev "c$i" subflow
 	done
 	ip -n "$SCR_CLI" mptcp limits set subflow 8 add_addr_accepted 8
 	ip -n "$SCR_SRV" mptcp limits set subflow 8 add_addr_accepted 8
 	ip netns exec "$SCR_CLI" sysctl -qw net.mptcp.enabled=1
 	ip netns exec "$SCR_SRV" sysctl -qw net.mptcp.enabled=1
+}
+
+# scr_counter_ge [NETNS] NAME N: whether a counter has reached N.
+scr_counter_ge() {
+	local v
+	v=$(scr_counter "${@:1:$#-1}") && ((v >= ${!#}))
+}
+
+# scr_shape RATE: limit both directions of every path to RATE (a tc rate,
+# e.g. 100mbit), so transfers last long enough for MP_JOIN subflows to
+# come up; scr_shape off removes the limit.
+scr_shape() {
+	local ns dev
+	for ns in "$SCR_CLI" "$SCR_SRV"; do
+		for dev in $(ip -n "$ns" -o link show type veth | awk -F'[ :@]+' '{ print $2 }'); do
+			tc -n "$ns" qdisc del dev "$dev" root 2>/dev/null
+			[[ $1 == off ]] || tc -n "$ns" qdisc add dev "$dev" root netem rate "$1"
+		done
+	done
 }
 
 # scr_transfer NAME ADDR:PORT [OPT...] [::server OPT...] [::client OPT...]:

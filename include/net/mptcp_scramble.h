@@ -2,7 +2,8 @@
 /*
  * Multipath TCP data scrambling: per-connection state and hooks.
  *
- * The MPTCP core only carries this state and calls the empty hooks below;
+ * The MPTCP core only carries this state and calls the hooks below, which
+ * do nothing;
  * the scrambler itself lives in an out-of-tree module (mptcp_scramble.ko)
  * that puts kprobes on the hooks.  Without that module every hook call
  * site is skipped, because nothing ever sets @active.
@@ -46,9 +47,10 @@ enum mptcp_scramble_rx_event {
 	MPTCP_SCRAMBLE_RX_DROPPED,	/* no memory for that copy: dropped */
 };
 
-/* The hooks.  Each is empty, never inlined and lives in its own translation
- * unit, so it always shows in kallsyms and every call is kept.  All run in
- * atomic context and must not sleep.
+/* The hooks.  Each does nothing, is never inlined and keeps its arguments
+ * live (see net/mptcp/scramble.c), so it always shows in kallsyms, every
+ * call is kept and a kprobe on it sees the arguments.  All run in atomic
+ * context and must not sleep.
  */
 
 /* Both MPTCP keys are known: called once per connection, client and server
