@@ -168,60 +168,50 @@ test_wire_shows_pattern_only_when_off() {
 }
 
 test_toggle_affects_only_new_connections() {
-	local s0 p0
+	local s0 p0 a rc=0
 	s0=$(scr_counter "$SCR_SRV" connections_scrambled)
 	p0=$(scr_counter "$SCR_SRV" connections_plain)
-	ip netns exec "$SCR_CLI" tc qdisc add dev c1 root netem rate 20mbit
-	ip netns exec "$SCR_CLI" tc qdisc add dev c2 root netem rate 20mbit
-	# A: latched scrambled; the sysctl flips while it runs.
-	scr_transfer toggle-a 10.0.1.2:4001 --bytes $((6 * MB)) --pattern random &
-	local a=$!
+	# A: latched scrambled, a request/response exchange for 4 s while
+	# the sysctl flips.
+	scr_transfer toggle-a 10.0.1.2:4001 --rr 64 --duration 4 --pattern random &
+	a=$!
 	scr_wait_for scr_counter_ge "$SCR_SRV" connections_live 1 || scr_fail "A never went live"
 	scr_set_enabled 0
 	# B: established after the flip, plain.
-	local rc=0
 	scr_transfer toggle-b 10.0.1.2:4002 --bytes $((1 * MB)) --pattern random || rc=$?
 	wait $a || rc=$?
 	scr_set_enabled 1
-	ip netns exec "$SCR_CLI" tc qdisc del dev c1 root
-	ip netns exec "$SCR_CLI" tc qdisc del dev c2 root
 	((rc == 0)) || scr_fail "a transfer broke across the toggle" || return
 	(($(scr_counter "$SCR_SRV" connections_scrambled) - s0 == 1)) || scr_fail "want exactly A scrambled" || return
 	(($(scr_counter "$SCR_SRV" connections_plain) - p0 == 1)) || scr_fail "want exactly B plain" || return
 }
 
 test_connection_from_before_insmod_stays_plain() {
-	local rc=0
+	local rc=0 t
 	scr_unload || return
-	ip netns exec "$SCR_CLI" tc qdisc add dev c1 root netem rate 20mbit
-	ip netns exec "$SCR_CLI" tc qdisc add dev c2 root netem rate 20mbit
-	scr_transfer preload 10.0.1.2:4003 --bytes $((6 * MB)) --pattern random &
-	local t=$!
+	scr_transfer preload 10.0.1.2:4003 --rr 64 --duration 4 --pattern random &
+	t=$!
 	scr_wait_for established_on 4003 || rc=1
 	scr_load || rc=1
 	wait $t || rc=$?
-	ip netns exec "$SCR_CLI" tc qdisc del dev c1 root
-	ip netns exec "$SCR_CLI" tc qdisc del dev c2 root
-	((rc == 0)) || scr_fail "transfer across insmod broken" || return
+	((rc == 0)) || scr_fail "exchange across insmod broken" || return
 	(($(scr_counter "$SCR_SRV" connections_scrambled) == 0)) || scr_fail "pre-insmod connection was latched scrambled" || return
 	(($(scr_counter "$SCR_SRV" bytes_descrambled) == 0)) || scr_fail "bytes of a pre-insmod connection were descrambled"
 }
 
 test_rmmod_refused_while_scrambled_connection_lives() {
 	local rc=0 t
-	ip netns exec "$SCR_CLI" tc qdisc add dev c1 root netem rate 20mbit
-	ip netns exec "$SCR_CLI" tc qdisc add dev c2 root netem rate 20mbit
-	scr_transfer pinned 10.0.1.2:4004 --bytes $((6 * MB)) --pattern random &
+	scr_transfer pinned 10.0.1.2:4004 --rr 64 --duration 4 --pattern random &
 	t=$!
 	scr_wait_for scr_counter_ge "$SCR_SRV" connections_live 1 || { scr_fail "no live scrambled connection"; rc=1; }
 	if rmmod mptcp_scramble 2>/dev/null; then
 		scr_fail "rmmod succeeded with a scrambled connection alive"
-		rc=1
+		wait $t
+		scr_load
+		return 1
 	fi
-	(($(scr_refcount) >= 2)) || { scr_fail "refcnt $(scr_refcount), want >= 2 (both ends)"; rc=1; }
-	wait $t || { scr_fail "transfer broken"; rc=1; }
-	ip netns exec "$SCR_CLI" tc qdisc del dev c1 root
-	ip netns exec "$SCR_CLI" tc qdisc del dev c2 root
+	(($(scr_refcount) == 2)) || { scr_fail "refcnt $(scr_refcount), want 2 (one per end)"; rc=1; }
+	wait $t || { scr_fail "exchange broken"; rc=1; }
 	scr_wait_for refcount_is_zero || { scr_fail "refcnt stuck at $(scr_refcount) after close"; rc=1; }
 	rmmod mptcp_scramble || { scr_fail "rmmod refused after the connection closed"; rc=1; }
 	scr_load
