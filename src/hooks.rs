@@ -73,7 +73,11 @@ impl Hooks {
                     return Err(ENODEV);
                 }
                 Err(e) => {
-                    pr_err!("cannot put a kprobe on {}: error {}\n", symbol, e.to_errno());
+                    pr_err!(
+                        "cannot put a kprobe on {}: error {}\n",
+                        symbol,
+                        e.to_errno()
+                    );
                     return Err(e);
                 }
             }
@@ -196,8 +200,12 @@ unsafe extern "C" fn rx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
     // SAFETY: the hook's contract: `sk` is the live msk, `scr` its active
     // state, of which the rx direction is only used under the data lock
     // this hook runs under.
-    let (net, state) =
-        unsafe { (NetState::of_sock(sk as _), direction(core::ptr::addr_of_mut!((*scr).rx))) };
+    let (net, state) = unsafe {
+        (
+            NetState::of_sock(sk as _),
+            direction(core::ptr::addr_of_mut!((*scr).rx)),
+        )
+    };
     conn::rx(net, state, event);
     0
 }

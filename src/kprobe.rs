@@ -56,7 +56,11 @@ impl Kprobe {
     /// function is entered.  `pre` runs in the probed function's context
     /// with preemption disabled: it must not sleep.  Each slot serves one
     /// registration per module load.
-    pub(crate) fn register(slot: &'static Slot, symbol: &'static CStr, pre: PreHandler) -> Result<Self> {
+    pub(crate) fn register(
+        slot: &'static Slot,
+        symbol: &'static CStr,
+        pre: PreHandler,
+    ) -> Result<Self> {
         let kp = slot.0.get();
         // SAFETY: by the slot's invariant nothing else touches an
         // unregistered slot; after `register_kprobe()` succeeds, only the

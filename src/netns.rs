@@ -21,7 +21,6 @@ const SYSCTL_PATH: &CStr = c_str!("net/mptcp_scramble");
 /// The file in `/proc/net/`.
 const PROC_NAME: &CStr = c_str!("mptcp_scramble");
 
-
 /// The generic-storage id the networking core assigns at registration.
 static NET_ID: AtomicU32 = AtomicU32::new(0);
 
@@ -141,7 +140,12 @@ unsafe extern "C" fn net_init(net: *mut bindings::net) -> c_int {
     // SAFETY: `table` lives in the namespace's storage, which outlives the
     // registration: `net_exit` unregisters it first.
     let header = unsafe {
-        bindings::register_net_sysctl_sz(net, SYSCTL_PATH.as_char_ptr(), table.as_mut_ptr(), table.len())
+        bindings::register_net_sysctl_sz(
+            net,
+            SYSCTL_PATH.as_char_ptr(),
+            table.as_mut_ptr(),
+            table.len(),
+        )
     };
     if header.is_null() {
         return ENOMEM.to_errno();
@@ -171,7 +175,10 @@ unsafe extern "C" fn net_init(net: *mut bindings::net) -> c_int {
 /// white space (`echo` adds a newline).  Anything else, `"0 1"` included,
 /// which `proc_dointvec()` would take as its first number, is refused.
 fn parse_enabled(text: &[u8]) -> Option<i32> {
-    let end = text.iter().rposition(|b| !b.is_ascii_whitespace() && *b != 0)? + 1;
+    let end = text
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace() && *b != 0)?
+        + 1;
     match &text[..end] {
         b"0" => Some(0),
         b"1" => Some(1),

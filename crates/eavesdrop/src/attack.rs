@@ -25,7 +25,6 @@ const CANDIDATES: usize = 24;
 /// Candidates per chain when byte pairs are scored too.
 const PAIR_CANDIDATES: usize = 8;
 
-
 /// How a stream byte came to be known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum How {
@@ -85,9 +84,15 @@ impl Recovery {
             }
         }
         for &(off, bytes) in runs {
-            let from = usize::try_from(off).unwrap_or(usize::MAX).min(aligned.len());
+            let from = usize::try_from(off)
+                .unwrap_or(usize::MAX)
+                .min(aligned.len());
             s.captured += bytes.len() as u64;
-            s.captured_equal += bytes.iter().zip(&aligned[from..]).filter(|(a, b)| a == b).count() as u64;
+            s.captured_equal += bytes
+                .iter()
+                .zip(&aligned[from..])
+                .filter(|(a, b)| a == b)
+                .count() as u64;
         }
         s
     }
@@ -116,7 +121,9 @@ pub fn recover(
         };
     }
     for &(offset, bytes) in runs {
-        let Ok(a) = usize::try_from(offset) else { continue };
+        let Ok(a) = usize::try_from(offset) else {
+            continue;
+        };
         if a >= len || bytes.is_empty() {
             continue;
         }
@@ -288,7 +295,9 @@ fn best_with_pairs(
     target: u8,
 ) -> Option<Vec<u8>> {
     let n = candidates.len();
-    let free = candidates.iter().any(|c| c.len() == 256 && c.iter().all(|&(_, s)| s == 0.0));
+    let free = candidates
+        .iter()
+        .any(|c| c.len() == 256 && c.iter().all(|&(_, s)| s == 0.0));
     let cands: Vec<&[(u8, f64)]> = candidates
         .iter()
         .map(|c| &c[..c.len().min(PAIR_CANDIDATES)])
@@ -457,12 +466,22 @@ mod tests {
                 .count()
         };
         let (pairs, bytes) = (right(&with_pairs), right(&without));
-        assert!(pairs > bytes + bytes / 10, "with pairs {pairs}, bytes alone {bytes}");
+        assert!(
+            pairs > bytes + bytes / 10,
+            "with pairs {pairs}, bytes alone {bytes}"
+        );
     }
 
     #[test]
     fn byte_pairs_read_a_repeated_pattern_that_frequencies_cannot() {
-        let digits = |n: usize| b"0123456789".iter().copied().cycle().take(n).collect::<Vec<u8>>();
+        let digits = |n: usize| {
+            b"0123456789"
+                .iter()
+                .copied()
+                .cycle()
+                .take(n)
+                .collect::<Vec<u8>>()
+        };
         let plain = digits(6000);
         let c = scrambled(&plain, &[0x44; SEED_LEN]);
         let runs = [(1000u64, &c[1000..4000])];

@@ -88,7 +88,10 @@ impl Capture {
     pub fn payload(&self, seg: &Segment) -> &[u8] {
         self.frames
             .get(seg.frame)
-            .and_then(|f| f.data.get(seg.payload_offset..seg.payload_offset + seg.payload_len))
+            .and_then(|f| {
+                f.data
+                    .get(seg.payload_offset..seg.payload_offset + seg.payload_len)
+            })
             .unwrap_or(&[])
     }
 }
@@ -143,8 +146,8 @@ pub fn parse(bytes: &[u8]) -> Result<Capture, Error> {
 }
 
 fn read_pcap(bytes: &[u8]) -> Result<(Format, Vec<Frame>), Error> {
-    let mut reader = PcapReader::new(bytes)
-        .map_err(|e| Error::new(format!("bad pcap file header: {e}")))?;
+    let mut reader =
+        PcapReader::new(bytes).map_err(|e| Error::new(format!("bad pcap file header: {e}")))?;
     let header = reader.header();
     let mut frames = Vec::new();
     while let Some(packet) = reader.next_packet() {
@@ -161,8 +164,8 @@ fn read_pcap(bytes: &[u8]) -> Result<(Format, Vec<Frame>), Error> {
 }
 
 fn read_pcapng(bytes: &[u8]) -> Result<Vec<Frame>, Error> {
-    let mut reader =
-        PcapNgReader::new(bytes).map_err(|e| Error::new(format!("bad pcapng section header: {e}")))?;
+    let mut reader = PcapNgReader::new(bytes)
+        .map_err(|e| Error::new(format!("bad pcapng section header: {e}")))?;
     let mut frames = Vec::new();
     let mut interfaces: Vec<DataLink> = Vec::new();
     while let Some(block) = reader.next_block() {
@@ -186,7 +189,12 @@ fn read_pcapng(bytes: &[u8]) -> Result<Vec<Frame>, Error> {
                     .first()
                     .copied()
                     .ok_or_else(|| Error::new("simple packet block before any interface"))?;
-                (link, Duration::ZERO, spb.original_len, spb.data.into_owned())
+                (
+                    link,
+                    Duration::ZERO,
+                    spb.original_len,
+                    spb.data.into_owned(),
+                )
             }
             Block::InterfaceDescription(idb) => {
                 interfaces.push(idb.linktype);

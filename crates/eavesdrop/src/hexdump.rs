@@ -9,8 +9,15 @@ use crate::capture::Capture;
 /// line and a dump of the whole frame (or only its payload).
 pub fn first_data(cap: &Capture, count: usize, payload_only: bool) -> String {
     let mut out = String::new();
-    for seg in cap.segments.iter().filter(|s| s.payload_len > 0).take(count) {
-        let Some(frame) = cap.frames.get(seg.frame) else { continue };
+    for seg in cap
+        .segments
+        .iter()
+        .filter(|s| s.payload_len > 0)
+        .take(count)
+    {
+        let Some(frame) = cap.frames.get(seg.frame) else {
+            continue;
+        };
         let _ = writeln!(
             out,
             "Frame {}: {} -> {}, TCP seq {}, {} bytes of payload at frame offset 0x{:04x}",
@@ -46,7 +53,11 @@ pub fn dump(bytes: &[u8]) -> String {
         }
         out.push_str("  ");
         for &b in chunk {
-            out.push(if (0x20..0x7f).contains(&b) { char::from(b) } else { '.' });
+            out.push(if (0x20..0x7f).contains(&b) {
+                char::from(b)
+            } else {
+                '.'
+            });
         }
         out.push('\n');
     }

@@ -61,11 +61,7 @@ impl IntervalMap {
             pos = upto;
         }
         while pos < end {
-            let next = self
-                .runs
-                .range(pos..end)
-                .next()
-                .map(|(&s, _)| s);
+            let next = self.runs.range(pos..end).next().map(|(&s, _)| s);
             let Some(next_start) = next else {
                 run.extend_from_slice(&bytes[(pos - start) as usize..]);
                 stats.new += end - pos;
@@ -75,7 +71,10 @@ impl IntervalMap {
             stats.new += next_start - pos;
             let old = self.runs.remove(&next_start).unwrap_or_default();
             let upto = end.min(next_start + old.len() as u64);
-            compare(&bytes[(next_start - start) as usize..(upto - start) as usize], &old);
+            compare(
+                &bytes[(next_start - start) as usize..(upto - start) as usize],
+                &old,
+            );
             run.extend_from_slice(&old);
             pos = upto;
         }
@@ -97,7 +96,10 @@ impl IntervalMap {
 
     /// One past the last byte held.
     pub fn end(&self) -> Option<u64> {
-        self.runs.iter().next_back().map(|(&s, v)| s + v.len() as u64)
+        self.runs
+            .iter()
+            .next_back()
+            .map(|(&s, v)| s + v.len() as u64)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -129,7 +131,14 @@ mod tests {
         m.insert(9, b"j");
         assert_eq!(runs(&m).len(), 3);
         let s = m.insert(1, b"bcdefghi");
-        assert_eq!(s, Inserted { new: 5, duplicate: 3, mismatched: 0 });
+        assert_eq!(
+            s,
+            Inserted {
+                new: 5,
+                duplicate: 3,
+                mismatched: 0
+            }
+        );
         assert_eq!(runs(&m), vec![(0, b"abcdefghij".to_vec())]);
     }
 
@@ -138,7 +147,14 @@ mod tests {
         let mut m = IntervalMap::default();
         m.insert(0, b"abcd");
         let s = m.insert(2, b"XdY");
-        assert_eq!(s, Inserted { new: 1, duplicate: 2, mismatched: 1 });
+        assert_eq!(
+            s,
+            Inserted {
+                new: 1,
+                duplicate: 2,
+                mismatched: 1
+            }
+        );
         assert_eq!(runs(&m), vec![(0, b"abcdY".to_vec())]);
     }
 

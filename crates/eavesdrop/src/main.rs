@@ -13,7 +13,11 @@ use mptcp_eavesdrop::model::ByteModel;
 use mptcp_eavesdrop::{hexdump, report, rewrite, streams};
 
 #[derive(Parser)]
-#[command(name = "mptcp-eavesdrop", version, about = "What one path of an MPTCP connection gives away")]
+#[command(
+    name = "mptcp-eavesdrop",
+    version,
+    about = "What one path of an MPTCP connection gives away"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -173,7 +177,10 @@ fn run(command: Command) -> Result<(), Error> {
             let cap = capture::read(&path)?;
             let text = hexdump::first_data(&cap, count as usize, payload_only);
             if text.is_empty() {
-                return Err(Error::new(format!("{}: no TCP segment carries data", path.display())));
+                return Err(Error::new(format!(
+                    "{}: no TCP segment carries data",
+                    path.display()
+                )));
             }
             print!("{text}");
             Ok(())

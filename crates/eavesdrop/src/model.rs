@@ -53,7 +53,11 @@ impl ByteModel {
             markup[usize::from(b)] = 1.0;
         }
         for (&b, &weight) in b"\r\n<>/=\":-.;, _&?#%".iter().zip(
-            [5.0, 5.0, 4.0, 4.0, 4.0, 3.0, 3.0, 3.0, 2.5, 2.5, 1.0, 1.0, 4.0, 0.5, 0.5, 0.5, 0.3, 0.3].iter(),
+            [
+                5.0, 5.0, 4.0, 4.0, 4.0, 3.0, 3.0, 3.0, 2.5, 2.5, 1.0, 1.0, 4.0, 0.5, 0.5, 0.5,
+                0.3, 0.3,
+            ]
+            .iter(),
         ) {
             markup[usize::from(b)] = weight;
         }
@@ -140,9 +144,11 @@ fn english_weights() -> [f64; 256] {
         w[usize::from(b'A') + i] = f * 0.03 + 0.2;
     }
     for (&b, &f) in b" .,\n'\"-;:?!()0123456789".iter().zip(
-        [180.0, 9.0, 10.0, 6.0, 2.5, 2.0, 2.0, 0.4, 0.4, 0.5, 0.4, 0.2, 0.2, 0.8, 0.8, 0.6, 0.5, 0.5,
-         0.5, 0.4, 0.4, 0.4, 0.4]
-            .iter(),
+        [
+            180.0, 9.0, 10.0, 6.0, 2.5, 2.0, 2.0, 0.4, 0.4, 0.5, 0.4, 0.2, 0.2, 0.8, 0.8, 0.6, 0.5,
+            0.5, 0.5, 0.4, 0.4, 0.4, 0.4,
+        ]
+        .iter(),
     ) {
         w[usize::from(b)] = f;
     }
@@ -155,7 +161,11 @@ mod tests {
 
     #[test]
     fn models_are_distributions() {
-        for m in [ByteModel::english(), ByteModel::http(), ByteModel::uniform()] {
+        for m in [
+            ByteModel::english(),
+            ByteModel::http(),
+            ByteModel::uniform(),
+        ] {
             let sum: f64 = m.log_p.iter().map(|l| l.exp()).sum();
             assert!((sum - 1.0).abs() < 1e-9, "{}: {sum}", m.name);
         }

@@ -199,9 +199,15 @@ mod tests {
         assert_eq!(
             parse_options(&opts),
             vec![MptcpOption::Dss {
-                data_ack: Some(WireDsn { value: 0x1122_3344_5566_7788, is_64: true }),
+                data_ack: Some(WireDsn {
+                    value: 0x1122_3344_5566_7788,
+                    is_64: true
+                }),
                 mapping: Some(Mapping {
-                    dsn: WireDsn { value: 0x0102_0304_0506_0708, is_64: true },
+                    dsn: WireDsn {
+                        value: 0x0102_0304_0506_0708,
+                        is_64: true
+                    },
                     subflow_seq: 9,
                     len: 1400,
                     data_fin: false,
@@ -219,11 +225,27 @@ mod tests {
         opts.extend_from_slice(&1u16.to_be_bytes());
         opts[1] = opts.len() as u8;
         let parsed = parse_options(&opts);
-        let MptcpOption::Dss { data_ack, mapping: Some(m) } = parsed[0] else {
+        let MptcpOption::Dss {
+            data_ack,
+            mapping: Some(m),
+        } = parsed[0]
+        else {
             panic!("not a DSS mapping: {parsed:?}");
         };
-        assert_eq!(data_ack, Some(WireDsn { value: 7, is_64: false }));
-        assert_eq!(m.dsn, WireDsn { value: 0xdead_beef, is_64: false });
+        assert_eq!(
+            data_ack,
+            Some(WireDsn {
+                value: 7,
+                is_64: false
+            })
+        );
+        assert_eq!(
+            m.dsn,
+            WireDsn {
+                value: 0xdead_beef,
+                is_64: false
+            }
+        );
         assert!(m.data_fin);
         assert_eq!(m.payload_len(), 0);
     }
@@ -246,7 +268,13 @@ mod tests {
 
     #[test]
     fn truncated_and_garbage_options_do_not_panic() {
-        for opts in [&[30u8][..], &[30, 40, 0x20], &[30, 2], &[5, 0], &[30, 8, 0x20, 0x0f, 1, 2]] {
+        for opts in [
+            &[30u8][..],
+            &[30, 40, 0x20],
+            &[30, 2],
+            &[5, 0],
+            &[30, 8, 0x20, 0x0f, 1, 2],
+        ] {
             let _ = parse_options(opts);
         }
     }

@@ -126,7 +126,13 @@ fn fraction(n: u64, d: u64) -> f64 {
     }
 }
 
-pub fn build(capture: &str, frames: usize, tcp_segments: usize, analysis: &Analysis, opts: &Options) -> Report {
+pub fn build(
+    capture: &str,
+    frames: usize,
+    tcp_segments: usize,
+    analysis: &Analysis,
+    opts: &Options,
+) -> Report {
     let mut connections = Vec::new();
     let mut primary: Option<(u64, StreamRef)> = None;
     let mut notes = analysis.notes.clone();
@@ -197,7 +203,10 @@ pub fn build(capture: &str, frames: usize, tcp_segments: usize, analysis: &Analy
         notes,
     };
     if let Some(p) = primary {
-        let conn = report.connections.iter_mut().find(|c| c.number == p.connection);
+        let conn = report
+            .connections
+            .iter_mut()
+            .find(|c| c.number == p.connection);
         if let Some(conn) = conn {
             report.keys_seen = conn.keys_seen;
             // The truth belongs to the primary stream only.
@@ -221,7 +230,13 @@ pub fn build(capture: &str, frames: usize, tcp_segments: usize, analysis: &Analy
     report
 }
 
-fn direction(conn: &Connection, side: usize, name: String, notes: &mut Vec<String>, opts: &Options) -> DirectionReport {
+fn direction(
+    conn: &Connection,
+    side: usize,
+    name: String,
+    notes: &mut Vec<String>,
+    opts: &Options,
+) -> DirectionReport {
     let stream: &Stream = &conn.streams[side];
     let len = stream.stream_len();
     let runs = stream.runs();
@@ -235,7 +250,10 @@ fn direction(conn: &Connection, side: usize, name: String, notes: &mut Vec<Strin
 
     let mut report = DirectionReport {
         direction: name.clone(),
-        sender: conn.subflows.first().map(|s| if side == 0 { s.side0 } else { s.side1 }.ip().to_string()),
+        sender: conn
+            .subflows
+            .first()
+            .map(|s| if side == 0 { s.side0 } else { s.side1 }.ip().to_string()),
         stream_bytes: len,
         start_exact: stream.first_dsn_exact.is_some(),
         end_exact: stream.data_fin.is_some(),
@@ -294,7 +312,8 @@ fn direction(conn: &Connection, side: usize, name: String, notes: &mut Vec<Strin
             recovered_key_fraction: fraction(s.key_exact, total),
             recovered_chain_fraction: fraction(s.chain_exact, total),
             chain_accuracy: (s.chain_guessed > 0).then(|| fraction(s.chain_exact, s.chain_guessed)),
-            captured_plain_fraction: (s.captured > 0).then(|| fraction(s.captured_equal, s.captured)),
+            captured_plain_fraction: (s.captured > 0)
+                .then(|| fraction(s.captured_equal, s.captured)),
             counts: s,
         });
     }
@@ -306,7 +325,9 @@ fn direction(conn: &Connection, side: usize, name: String, notes: &mut Vec<Strin
 fn looks_plain(rec: &Recovery, runs: &[(u64, &[u8])], model: &ByteModel) -> bool {
     let (mut wire, mut decoded, mut n) = (0.0, 0.0, 0u64);
     for &(off, bytes) in runs {
-        let Ok(from) = usize::try_from(off) else { continue };
+        let Ok(from) = usize::try_from(off) else {
+            continue;
+        };
         for (t, &c) in (from..).zip(bytes) {
             if rec.how.get(t).is_some_and(|&h| h != How::Unknown) {
                 wire += model.log_p[usize::from(c)];
@@ -372,7 +393,10 @@ pub fn human(r: &Report) -> String {
                 );
             }
             _ => {
-                let _ = writeln!(o, "  keys not seen (the initial subflow's handshake is not in this capture)");
+                let _ = writeln!(
+                    o,
+                    "  keys not seen (the initial subflow's handshake is not in this capture)"
+                );
             }
         }
         for s in &c.subflows {
@@ -385,7 +409,11 @@ pub fn human(r: &Report) -> String {
                 d.direction,
                 d.sender.as_deref().unwrap_or("?"),
                 d.stream_bytes,
-                if d.start_exact { "" } else { " (start estimated)" },
+                if d.start_exact {
+                    ""
+                } else {
+                    " (start estimated)"
+                },
                 if d.end_exact { "" } else { " (end estimated)" },
             );
             let _ = writeln!(
@@ -431,7 +459,10 @@ pub fn human(r: &Report) -> String {
                         .unwrap_or_default()
                 );
                 if t.captured_plain_fraction.is_some_and(|f| f > 0.99) && !d.looks_plain {
-                    let _ = writeln!(o, "    the captured bytes equal the truth: this connection was not scrambled");
+                    let _ = writeln!(
+                        o,
+                        "    the captured bytes equal the truth: this connection was not scrambled"
+                    );
                 }
             }
         }

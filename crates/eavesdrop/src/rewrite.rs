@@ -63,10 +63,16 @@ pub fn scramble(
 
     let mut done = Rewritten::default();
     for &(dsn, seg, from, len) in &stream.pieces {
-        let Some(seg) = cap.segments.get(seg) else { continue };
-        let Some(frame) = cap.frames.get_mut(seg.frame) else { continue };
+        let Some(seg) = cap.segments.get(seg) else {
+            continue;
+        };
+        let Some(frame) = cap.frames.get_mut(seg.frame) else {
+            continue;
+        };
         let at = seg.payload_offset + from;
-        let Some(wire) = frame.data.get_mut(at..at + len) else { continue };
+        let Some(wire) = frame.data.get_mut(at..at + len) else {
+            continue;
+        };
         let offset = dsn.wrapping_sub(base);
         for (k, byte) in wire.iter_mut().enumerate() {
             let t = usize::try_from(offset + k as u64).unwrap_or(usize::MAX);
@@ -100,7 +106,8 @@ pub fn scramble(
             ..PcapHeader::default()
         },
     };
-    let file = File::create(out).map_err(|e| Error::new(format!("{}: cannot create: {e}", out.display())))?;
+    let file = File::create(out)
+        .map_err(|e| Error::new(format!("{}: cannot create: {e}", out.display())))?;
     let mut writer = PcapWriter::with_header(BufWriter::new(file), header)
         .map_err(|e| Error::new(format!("{}: {e}", out.display())))?;
     for (i, frame) in cap.frames.iter().enumerate() {
@@ -108,9 +115,15 @@ pub fn scramble(
             continue;
         }
         if frame.link != header.datalink {
-            return Err(Error::new("frames of several link types cannot go into one pcap file"));
+            return Err(Error::new(
+                "frames of several link types cannot go into one pcap file",
+            ));
         }
-        let packet = PcapPacket::new(frame.timestamp, frame.orig_len.max(frame.data.len() as u32), &frame.data);
+        let packet = PcapPacket::new(
+            frame.timestamp,
+            frame.orig_len.max(frame.data.len() as u32),
+            &frame.data,
+        );
         writer
             .write_packet(&packet)
             .map_err(|e| Error::new(format!("{}: {e}", out.display())))?;

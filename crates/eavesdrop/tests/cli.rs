@@ -16,7 +16,9 @@ use pcap_file::DataLink;
 use serde_json::Value;
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn run(args: &[&str]) -> Output {
@@ -39,7 +41,9 @@ fn json(args: &[&str]) -> Value {
 }
 
 fn f(v: &Value, key: &str) -> f64 {
-    v[key].as_f64().unwrap_or_else(|| panic!("{key} missing in {v}"))
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
 
 fn s(p: &Path) -> &str {
@@ -56,7 +60,12 @@ fn direction<'a>(report: &'a Value, direction: &str) -> &'a Value {
 
 #[test]
 fn path1_capture_maps_every_byte_to_its_data_sequence_number() {
-    let r = json(&["analyze", s(&data("two-path-p1.pcap")), "--truth", s(&data("request.txt"))]);
+    let r = json(&[
+        "analyze",
+        s(&data("two-path-p1.pcap")),
+        "--truth",
+        s(&data("request.txt")),
+    ]);
     assert_eq!(r["keys_seen"], true);
     assert_eq!(r["primary"]["direction"], "client-to-server");
     let d = direction(&r, "client-to-server");
@@ -81,7 +90,12 @@ fn path1_capture_maps_every_byte_to_its_data_sequence_number() {
 
 #[test]
 fn path2_capture_groups_the_join_by_token_and_estimates_the_start() {
-    let r = json(&["analyze", s(&data("two-path-p2.pcap")), "--direction", "c2s"]);
+    let r = json(&[
+        "analyze",
+        s(&data("two-path-p2.pcap")),
+        "--direction",
+        "c2s",
+    ]);
     let conn = &r["connections"][0];
     assert_eq!(conn["grouping"], "token");
     assert_eq!(conn["keys_seen"], false);
@@ -144,7 +158,8 @@ fn convert(src: &Path, dst: &Path, pcapng: bool) {
             sll.extend_from_slice(&[0, 0]);
             sll.extend_from_slice(&d[12..14]);
             sll.extend_from_slice(&d[14..]);
-            w.write_packet(&PcapPacket::new(ts, len + 2, &sll)).expect("write");
+            w.write_packet(&PcapPacket::new(ts, len + 2, &sll))
+                .expect("write");
         }
     }
 }
@@ -159,7 +174,12 @@ fn linux_cooked_v1_and_pcapng_read_like_ethernet() {
     let want = json(&["analyze", s(&data("two-path-p1.pcap"))]);
     for file in [&sll, &ng] {
         let got = json(&["analyze", s(file)]);
-        for key in ["coverage_fraction", "longest_run", "window_fraction", "keys_seen"] {
+        for key in [
+            "coverage_fraction",
+            "longest_run",
+            "window_fraction",
+            "keys_seen",
+        ] {
             assert_eq!(got[key], want[key], "{key} of {}", file.display());
         }
     }
@@ -178,10 +198,21 @@ fn scrambled_path2_alone_gives_away_most_of_its_text() {
         "--only-host",
         "10.99.2.1",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("(0 differed from --truth before"));
 
-    let r = json(&["analyze", s(&scrambled), "--truth", s(&data("request.txt")), "--direction", "c2s"]);
+    let r = json(&[
+        "analyze",
+        s(&scrambled),
+        "--truth",
+        s(&data("request.txt")),
+        "--direction",
+        "c2s",
+    ]);
     assert_eq!(r["keys_seen"], false);
     let d = direction(&r, "client-to-server");
     let truth = &d["truth"];
@@ -190,11 +221,23 @@ fn scrambled_path2_alone_gives_away_most_of_its_text() {
     assert_eq!(f(&r, "recovered_key_fraction"), 0.0);
     let chain = f(&r, "recovered_chain_fraction");
     let coverage = f(&r, "coverage_fraction");
-    assert!(chain > 0.9 * coverage, "recovered {chain} of a {coverage} coverage");
+    assert!(
+        chain > 0.9 * coverage,
+        "recovered {chain} of a {coverage} coverage"
+    );
     assert!(f(truth, "chain_accuracy") > 0.95, "{truth}");
 
     // With nothing to tell text from noise, the same run yields nothing.
-    let r = json(&["analyze", s(&scrambled), "--truth", s(&data("request.txt")), "--direction", "c2s", "--model", "uniform"]);
+    let r = json(&[
+        "analyze",
+        s(&scrambled),
+        "--truth",
+        s(&data("request.txt")),
+        "--direction",
+        "c2s",
+        "--model",
+        "uniform",
+    ]);
     assert!(f(&r, "recovered_fraction") < 0.05, "{r}");
 }
 
@@ -209,19 +252,42 @@ fn scrambled_path1_decodes_the_head_with_the_handshake_keys() {
         "--truth",
         s(&data("request.txt")),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let r = json(&["analyze", s(&scrambled), "--truth", s(&data("request.txt")), "--model", s(&data("response.txt"))]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&[
+        "analyze",
+        s(&scrambled),
+        "--truth",
+        s(&data("request.txt")),
+        "--model",
+        s(&data("response.txt")),
+    ]);
     assert_eq!(r["keys_seen"], true);
     let d = direction(&r, "client-to-server");
     assert!(d["key_decoded_bytes"].as_u64() > Some(0));
     let truth = &d["truth"];
-    assert_eq!(truth["key_exact"], truth["key_decoded"], "key decoding is exact");
-    assert!(f(&r, "recovered_fraction") > 0.9 * f(&r, "coverage_fraction"), "{r}");
+    assert_eq!(
+        truth["key_exact"], truth["key_decoded"],
+        "key decoding is exact"
+    );
+    assert!(
+        f(&r, "recovered_fraction") > 0.9 * f(&r, "coverage_fraction"),
+        "{r}"
+    );
 }
 
 #[test]
 fn hexdump_shows_the_first_data_segments() {
-    let out = run(&["hexdump", s(&data("two-path-p1.pcap")), "--first-data", "--count", "2"]);
+    let out = run(&[
+        "hexdump",
+        s(&data("two-path-p1.pcap")),
+        "--first-data",
+        "--count",
+        "2",
+    ]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let headers: Vec<&str> = text.lines().filter(|l| l.starts_with("Frame ")).collect();
@@ -236,21 +302,42 @@ fn hexdump_shows_the_first_data_segments() {
 fn assert_clear_failure(args: &[&str], wanted: &str) {
     let out = run(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(matches!(out.status.code(), Some(1 | 2)), "{args:?}: {:?}", out.status);
+    assert!(
+        matches!(out.status.code(), Some(1 | 2)),
+        "{args:?}: {:?}",
+        out.status
+    );
     assert!(stderr.contains(wanted), "{args:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]
 fn damaged_files_fail_cleanly() {
-    assert_clear_failure(&["analyze", s(&data("truncated.pcap"))], "ends in the middle of a packet");
-    assert_clear_failure(&["analyze", s(&data("garbage.pcap"))], "not a pcap or pcapng file");
-    assert_clear_failure(&["hexdump", s(&data("garbage.pcap")), "--first-data"], "not a pcap");
+    assert_clear_failure(
+        &["analyze", s(&data("truncated.pcap"))],
+        "ends in the middle of a packet",
+    );
+    assert_clear_failure(
+        &["analyze", s(&data("garbage.pcap"))],
+        "not a pcap or pcapng file",
+    );
+    assert_clear_failure(
+        &["hexdump", s(&data("garbage.pcap")), "--first-data"],
+        "not a pcap",
+    );
     assert_clear_failure(&["analyze", s(&data("no-such-file.pcap"))], "cannot read");
     let dir = tempfile::tempdir().expect("tempdir");
     let empty = dir.path().join("empty.pcap");
     std::fs::write(&empty, b"").expect("write");
     assert_clear_failure(&["analyze", s(&empty)], "empty file");
-    assert_clear_failure(&["analyze", s(&data("two-path-p1.pcap")), "--model", "no-such-model"], "--model");
+    assert_clear_failure(
+        &[
+            "analyze",
+            s(&data("two-path-p1.pcap")),
+            "--model",
+            "no-such-model",
+        ],
+        "--model",
+    );
     assert_clear_failure(&["analyze"], "CAPTURE");
 }

@@ -8,7 +8,9 @@ use mptcp_eavesdrop::model::ByteModel;
 use mptcp_eavesdrop::{capture, hexdump, report, streams};
 
 fn analyse(bytes: &[u8]) {
-    let Ok(cap) = capture::parse(bytes) else { return };
+    let Ok(cap) = capture::parse(bytes) else {
+        return;
+    };
     let analysis = streams::analyze(&cap);
     let model = ByteModel::english();
     let truth = vec![b'e'; 3000];
@@ -18,13 +20,21 @@ fn analyse(bytes: &[u8]) {
         model: &model,
         truth: Some(("truth", &truth)),
     };
-    let r = report::build("fuzz", cap.frames.len(), cap.segments.len(), &analysis, &opts);
+    let r = report::build(
+        "fuzz",
+        cap.frames.len(),
+        cap.segments.len(),
+        &analysis,
+        &opts,
+    );
     let _ = report::human(&r);
     let _ = hexdump::first_data(&cap, 3, false);
 }
 
 fn sample(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     std::fs::read(path).expect("test capture")
 }
 
@@ -45,7 +55,11 @@ fn damaged_captures_are_handled() {
         x ^= x << 17;
         x
     };
-    for name in ["two-path-p1.pcap", "two-path-p2.pcap", "two-path-any-sll2.pcap"] {
+    for name in [
+        "two-path-p1.pcap",
+        "two-path-p2.pcap",
+        "two-path-any-sll2.pcap",
+    ] {
         let original = sample(name);
         for _ in 0..200 {
             let mut bytes = original.clone();
@@ -63,7 +77,12 @@ fn absurd_record_lengths_are_refused() {
     let original = sample("two-path-p1.pcap");
     // The first record header follows the 24-byte file header: ts_sec,
     // ts_usec, incl_len, orig_len (little-endian here).
-    for (at, value) in [(32usize, u32::MAX), (32, 0x7fff_ffff), (36, u32::MAX), (16, u32::MAX)] {
+    for (at, value) in [
+        (32usize, u32::MAX),
+        (32, 0x7fff_ffff),
+        (36, u32::MAX),
+        (16, u32::MAX),
+    ] {
         let mut bytes = original.clone();
         bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
         analyse(&bytes);

@@ -26,7 +26,14 @@ struct Seg<'a> {
 }
 
 fn seg(from_client: bool, seq: u32, opts: Vec<u8>, payload: &[u8]) -> Seg<'_> {
-    Seg { from_client, seq, syn: false, ack: true, opts, payload }
+    Seg {
+        from_client,
+        seq,
+        syn: false,
+        ack: true,
+        opts,
+        payload,
+    }
 }
 
 /// A pcap of `segs` on the path between `client` and `server` (IPv6).
@@ -35,7 +42,11 @@ fn pcap(client: (Ipv6Addr, u16), server: (Ipv6Addr, u16), segs: &[Seg]) -> Vec<u
     {
         let mut w = PcapWriter::with_header(&mut out, PcapHeader::default()).expect("writer");
         for (i, s) in segs.iter().enumerate() {
-            let (src, dst) = if s.from_client { (client, server) } else { (server, client) };
+            let (src, dst) = if s.from_client {
+                (client, server)
+            } else {
+                (server, client)
+            };
             let mut opts = s.opts.clone();
             while opts.len() % 4 != 0 {
                 opts.insert(0, 1);
@@ -53,7 +64,8 @@ fn pcap(client: (Ipv6Addr, u16), server: (Ipv6Addr, u16), segs: &[Seg]) -> Vec<u
             let mut frame = Vec::new();
             b.write(&mut frame, s.payload).expect("frame");
             let ts = std::time::Duration::from_millis(i as u64);
-            w.write_packet(&PcapPacket::new(ts, frame.len() as u32, &frame)).expect("packet");
+            w.write_packet(&PcapPacket::new(ts, frame.len() as u32, &frame))
+                .expect("packet");
         }
     }
     out
@@ -123,21 +135,75 @@ fn initial_subflow_with_every_kind_of_mapping() {
     let server_first = mptcp::idsn(SERVER_KEY).wrapping_add(1);
     let isn = 1000u32;
     let segs = vec![
-        Seg { from_client: true, seq: isn, syn: true, ack: false, opts: mp_capable(&[], None), payload: &[] },
-        Seg { from_client: false, seq: 7000, syn: true, ack: true, opts: mp_capable(&[SERVER_KEY], None), payload: &[] },
-        seg(true, isn + 1, mp_capable(&[CLIENT_KEY, SERVER_KEY], None), &[]),
+        Seg {
+            from_client: true,
+            seq: isn,
+            syn: true,
+            ack: false,
+            opts: mp_capable(&[], None),
+            payload: &[],
+        },
+        Seg {
+            from_client: false,
+            seq: 7000,
+            syn: true,
+            ack: true,
+            opts: mp_capable(&[SERVER_KEY], None),
+            payload: &[],
+        },
+        seg(
+            true,
+            isn + 1,
+            mp_capable(&[CLIENT_KEY, SERVER_KEY], None),
+            &[],
+        ),
         // One mapping of 1500 bytes, carried on the first of three segments.
-        seg(true, isn + 1, dss(Some(server_first), Some((first, true, 1, 1500)), false), &c[0..500]),
-        seg(true, isn + 501, dss(Some(server_first), None, false), &c[500..1000]),
-        seg(true, isn + 1001, dss(Some(server_first), None, false), &c[1000..1500]),
+        seg(
+            true,
+            isn + 1,
+            dss(Some(server_first), Some((first, true, 1, 1500)), false),
+            &c[0..500],
+        ),
+        seg(
+            true,
+            isn + 501,
+            dss(Some(server_first), None, false),
+            &c[500..1000],
+        ),
+        seg(
+            true,
+            isn + 1001,
+            dss(Some(server_first), None, false),
+            &c[1000..1500],
+        ),
         // A retransmission of the middle segment.
-        seg(true, isn + 501, dss(Some(server_first), None, false), &c[500..1000]),
+        seg(
+            true,
+            isn + 501,
+            dss(Some(server_first), None, false),
+            &c[500..1000],
+        ),
         seg(false, 7001, dss(Some(first + 1500), None, false), &[]),
         // 4-byte DSNs, the mapping repeated on both segments (TSO).
-        seg(true, isn + 1501, dss(None, Some((first + 3000, false, 1501, 600)), false), &c[3000..3300]),
-        seg(true, isn + 1801, dss(None, Some((first + 3000, false, 1501, 600)), false), &c[3300..3600]),
+        seg(
+            true,
+            isn + 1501,
+            dss(None, Some((first + 3000, false, 1501, 600)), false),
+            &c[3000..3300],
+        ),
+        seg(
+            true,
+            isn + 1801,
+            dss(None, Some((first + 3000, false, 1501, 600)), false),
+            &c[3300..3600],
+        ),
         // DATA_FIN alone: length 1, subflow sequence 0.
-        seg(true, isn + 2101, dss(None, Some((first + 5000, true, 0, 1)), true), &[]),
+        seg(
+            true,
+            isn + 2101,
+            dss(None, Some((first + 5000, true, 0, 1)), true),
+            &[],
+        ),
         seg(false, 7001, dss(Some(first + 5001), None, false), &[]),
     ];
     let cap = capture::parse(&pcap(C1, S, &segs)).expect("parse");
@@ -169,14 +235,36 @@ fn data_on_the_mp_capable_ack_starts_at_idsn_plus_one() {
     let plain = text(300);
     let isn = 77u32;
     let segs = vec![
-        Seg { from_client: true, seq: isn, syn: true, ack: false, opts: mp_capable(&[], None), payload: &[] },
-        Seg { from_client: false, seq: 9, syn: true, ack: true, opts: mp_capable(&[SERVER_KEY], None), payload: &[] },
-        seg(true, isn + 1, mp_capable(&[CLIENT_KEY, SERVER_KEY], Some(300)), &plain),
+        Seg {
+            from_client: true,
+            seq: isn,
+            syn: true,
+            ack: false,
+            opts: mp_capable(&[], None),
+            payload: &[],
+        },
+        Seg {
+            from_client: false,
+            seq: 9,
+            syn: true,
+            ack: true,
+            opts: mp_capable(&[SERVER_KEY], None),
+            payload: &[],
+        },
+        seg(
+            true,
+            isn + 1,
+            mp_capable(&[CLIENT_KEY, SERVER_KEY], Some(300)),
+            &plain,
+        ),
     ];
     let cap = capture::parse(&pcap(C1, S, &segs)).expect("parse");
     let analysis = streams::analyze(&cap);
     let stream = &analysis.connections[0].streams[0];
-    assert_eq!(stream.data.first(), Some(mptcp::idsn(CLIENT_KEY).wrapping_add(1)));
+    assert_eq!(
+        stream.data.first(),
+        Some(mptcp::idsn(CLIENT_KEY).wrapping_add(1))
+    );
     assert_eq!(stream.runs(), vec![(0, &plain[..])]);
 }
 
@@ -185,17 +273,37 @@ fn subflows_without_handshake_are_grouped_by_data_sequence() {
     let plain = text(4000);
     let dsn0 = 0x5555_0000_0000_0000u64;
     let isn = 0xffff_ff00u32; // the subflow sequence wraps
-    // The capture starts in the middle of a TSO mapping of 1000 bytes.
+                              // The capture starts in the middle of a TSO mapping of 1000 bytes.
     let map = |start: usize, len: u16| Some((dsn0 + start as u64, true, 1 + start as u32, len));
     let rel = |o: usize| isn.wrapping_add(1 + o as u32);
     let segs = vec![
-        seg(true, rel(500), dss(None, map(0, 1000), false), &plain[500..1000]),
-        seg(true, rel(1000), dss(None, map(1000, 1000), false), &plain[1000..1500]),
-        seg(true, rel(1500), dss(None, map(1000, 1000), false), &plain[1500..2000]),
+        seg(
+            true,
+            rel(500),
+            dss(None, map(0, 1000), false),
+            &plain[500..1000],
+        ),
+        seg(
+            true,
+            rel(1000),
+            dss(None, map(1000, 1000), false),
+            &plain[1000..1500],
+        ),
+        seg(
+            true,
+            rel(1500),
+            dss(None, map(1000, 1000), false),
+            &plain[1500..2000],
+        ),
         seg(false, 300, dss(Some(dsn0 + 2000), None, false), &[]),
     ];
     let later = vec![
-        seg(true, 9_000, dss(None, Some((dsn0 + 3000, true, 51, 1000)), false), &plain[3000..4000]),
+        seg(
+            true,
+            9_000,
+            dss(None, Some((dsn0 + 3000, true, 51, 1000)), false),
+            &plain[3000..4000],
+        ),
         seg(false, 600, dss(Some(dsn0 + 4000), None, false), &[]),
     ];
     // The second path's subflow, also without its handshake, follows in
@@ -211,8 +319,18 @@ fn subflows_without_handshake_are_grouped_by_data_sequence() {
     assert_eq!(conn.subflows.len(), 2);
     let stream = &conn.streams[0];
     assert_eq!(stream.unmapped, 0);
-    let runs: Vec<(u64, Vec<u8>)> = stream.runs().into_iter().map(|(o, b)| (o, b.to_vec())).collect();
-    assert_eq!(runs, vec![(0, plain[500..2000].to_vec()), (2500, plain[3000..4000].to_vec())]);
+    let runs: Vec<(u64, Vec<u8>)> = stream
+        .runs()
+        .into_iter()
+        .map(|(o, b)| (o, b.to_vec()))
+        .collect();
+    assert_eq!(
+        runs,
+        vec![
+            (0, plain[500..2000].to_vec()),
+            (2500, plain[3000..4000].to_vec())
+        ]
+    );
 }
 
 #[test]
@@ -221,20 +339,58 @@ fn a_reused_four_tuple_is_a_new_connection() {
     let handshake = |isn: u32, client_key: u64| {
         let first = mptcp::idsn(client_key).wrapping_add(1);
         vec![
-            Seg { from_client: true, seq: isn, syn: true, ack: false, opts: mp_capable(&[], None), payload: &[] },
-            Seg { from_client: false, seq: 5, syn: true, ack: true, opts: mp_capable(&[SERVER_KEY], None), payload: &[] },
-            seg(true, isn + 1, mp_capable(&[client_key, SERVER_KEY], None), &[]),
-            seg(true, isn + 1, dss(None, Some((first, true, 1, 200)), false), &plain),
+            Seg {
+                from_client: true,
+                seq: isn,
+                syn: true,
+                ack: false,
+                opts: mp_capable(&[], None),
+                payload: &[],
+            },
+            Seg {
+                from_client: false,
+                seq: 5,
+                syn: true,
+                ack: true,
+                opts: mp_capable(&[SERVER_KEY], None),
+                payload: &[],
+            },
+            seg(
+                true,
+                isn + 1,
+                mp_capable(&[client_key, SERVER_KEY], None),
+                &[],
+            ),
+            seg(
+                true,
+                isn + 1,
+                dss(None, Some((first, true, 1, 200)), false),
+                &plain,
+            ),
         ]
     };
     let mut segs = handshake(100, CLIENT_KEY);
     // The SYN retransmitted: still the same subflow.
-    segs.insert(1, Seg { from_client: true, seq: 100, syn: true, ack: false, opts: mp_capable(&[], None), payload: &[] });
+    segs.insert(
+        1,
+        Seg {
+            from_client: true,
+            seq: 100,
+            syn: true,
+            ack: false,
+            opts: mp_capable(&[], None),
+            payload: &[],
+        },
+    );
     segs.extend(handshake(90_000, CLIENT_KEY ^ 1));
     let cap = capture::parse(&pcap(C1, S, &segs)).expect("parse");
     let analysis = streams::analyze(&cap);
     assert_eq!(analysis.connections.len(), 2);
-    for (conn, key) in analysis.connections.iter().zip([CLIENT_KEY, CLIENT_KEY ^ 1]) {
+    for (conn, key) in analysis
+        .connections
+        .iter()
+        .zip([CLIENT_KEY, CLIENT_KEY ^ 1])
+    {
         assert_eq!(conn.keys[0], Some(key));
         assert_eq!(conn.streams[0].runs(), vec![(0, &plain[..])]);
     }
