@@ -9,6 +9,7 @@
 
 use core::ffi::c_int;
 use core::mem::{align_of, offset_of, size_of};
+use core::sync::atomic::{AtomicU8, Ordering};
 use kernel::{bindings, c_str, prelude::*};
 
 use crate::{
@@ -31,13 +32,17 @@ const _: () = {
     assert!(offset_of!(bindings::mptcp_scramble_dir, x) == RING_LEN + 1);
 };
 
-/// The hooks, in the order they are registered.
+/// The hooks, in the order they are registered.  `established` comes last:
+/// a connection latched scrambled while the data path or destroy kprobes
+/// were still missing would go out plain or never release the module.
+/// (On unload the order does not matter: no scrambled connection is left,
+/// and none can latch once unloading has begun.)
 const HOOKS: [(&CStr, PreHandler); 5] = [
-    (c_str!("mptcp_scramble_established"), established),
     (c_str!("mptcp_scramble_tx"), tx),
     (c_str!("mptcp_scramble_rx"), rx),
     (c_str!("mptcp_scramble_destroy"), destroy),
     (c_str!("mptcp_scramble_fastopen"), fastopen),
+    (c_str!("mptcp_scramble_established"), established),
 ];
 
 /// Where the kprobes live: static, so `/proc/net/mptcp_scramble` can read
@@ -105,9 +110,10 @@ impl Scramble<'_> {
             *direction(&mut self.0.tx) = tx;
             *direction(&mut self.0.rx) = rx;
         }
-        // The C data path reads the flag with READ_ONCE().
-        // SAFETY: a valid, exclusively borrowed field.
-        unsafe { core::ptr::write_volatile(&mut self.0.active, 1) };
+        // SAFETY: a valid, exclusively borrowed `u8`.  The release store
+        // pairs with the core's smp_load_acquire() in
+        // mptcp_scramble_active(): whoever sees the flag sees the states.
+        unsafe { AtomicU8::from_ptr(&mut self.0.active).store(1, Ordering::Release) };
     }
 
     /// Asks the core to keep data out of the SYN.

@@ -137,6 +137,16 @@ unsafe extern "C" fn net_init(net: *mut bindings::net) -> c_int {
     table[1].mode = 0o200;
     table[1].proc_handler = Some(bench::sysctl_handler);
 
+    // `bench` is for the machine's administrator: only in the initial
+    // namespace, not for root of a container.
+    // SAFETY: `init_net` is a static that always exists; only its address
+    // is taken.
+    let init_net = unsafe { core::ptr::addr_of!(bindings::init_net) };
+    let entries = if core::ptr::eq(net, init_net) {
+        table.len()
+    } else {
+        1
+    };
     // SAFETY: `table` lives in the namespace's storage, which outlives the
     // registration: `net_exit` unregisters it first.
     let header = unsafe {
@@ -144,7 +154,7 @@ unsafe extern "C" fn net_init(net: *mut bindings::net) -> c_int {
             net,
             SYSCTL_PATH.as_char_ptr(),
             table.as_mut_ptr(),
-            table.len(),
+            entries,
         )
     };
     if header.is_null() {

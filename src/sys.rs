@@ -38,3 +38,10 @@ pub(crate) fn module_put() {
     // SAFETY: as for `module_get`; the caller owns a reference.
     unsafe { bindings::module_put(crate::THIS_MODULE.as_ptr()) }
 }
+
+/// Lets the scheduler run something else if it wants to (process context
+/// only).
+pub(crate) fn cond_resched() {
+    // SAFETY: `__cond_resched()` may sleep; callers are in process context.
+    unsafe { bindings::__cond_resched() };
+}
