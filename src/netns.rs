@@ -139,9 +139,7 @@ unsafe extern "C" fn net_init(net: *mut bindings::net) -> c_int {
 
     // `bench` is for the machine's administrator: only in the initial
     // namespace, not for root of a container.
-    // SAFETY: `init_net` is a static that always exists; only its address
-    // is taken.
-    let init_net = unsafe { core::ptr::addr_of!(bindings::init_net) };
+    let init_net = core::ptr::addr_of!(bindings::init_net);
     let entries = if core::ptr::eq(net, init_net) {
         table.len()
     } else {
