@@ -3,10 +3,10 @@
  * Multipath TCP data scrambling: per-connection state and hooks.
  *
  * The MPTCP core only carries this state and calls the hooks below, which
- * do nothing;
- * the scrambler itself lives in an out-of-tree module (mptcp_scramble.ko)
- * that puts kprobes on the hooks.  Without that module every hook call
- * site is skipped, because nothing ever sets @active.
+ * do nothing; the scrambler itself lives in an out-of-tree module
+ * (mptcp_scramble.ko) that puts kprobes on the hooks.  Without that module
+ * only the established and fastopen hooks are ever called: nothing sets
+ * @active, which every other call site tests first.
  */
 #ifndef __NET_MPTCP_SCRAMBLE_H
 #define __NET_MPTCP_SCRAMBLE_H
