@@ -5,6 +5,7 @@
 #   make demo        build everything missing, run the demonstration in a VM
 #   make test        build everything missing, run all tests
 #   make bench       throughput benchmarks, plain vs scrambled, in a VM
+#   make security    what a one-path eavesdropper recovers, in a VM
 #   make module      the kernel (cached) and src/mptcp_scramble.ko
 #   make check       checkpatch --strict on patches/, clippy on the tools
 #
@@ -18,7 +19,7 @@ KERNEL_FLAGS := $(if $(filter 1,$(DEBUG)),--debug)
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all setup kernel module selftests tools demo test bench check clean
+.PHONY: all setup kernel module selftests tools demo test bench security check clean
 
 all: module tools
 
@@ -47,6 +48,9 @@ test: tools
 
 bench: module tools
 	@scripts/vm --timeout 3600 --rwdir results -- scripts/bench results
+
+security: module tools
+	@scripts/vm --rwdir results -- scripts/security results
 
 check: setup
 	@scripts/check
