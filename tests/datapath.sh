@@ -171,9 +171,9 @@ test_toggle_affects_only_new_connections() {
 	local s0 p0 a rc=0
 	s0=$(scr_counter "$SCR_SRV" connections_scrambled)
 	p0=$(scr_counter "$SCR_SRV" connections_plain)
-	# A: latched scrambled, a request/response exchange for 4 s while
+	# A: latched scrambled, a request/response exchange for 8 s while
 	# the sysctl flips.
-	scr_transfer toggle-a 10.0.1.2:4001 --rr 64 --duration 4 --pattern random &
+	scr_transfer toggle-a 10.0.1.2:4001 --rr 64 --duration 8 --pattern random &
 	a=$!
 	scr_wait_for scr_counter_ge "$SCR_SRV" connections_live 1 || scr_fail "A never went live"
 	scr_set_enabled 0
@@ -189,7 +189,7 @@ test_toggle_affects_only_new_connections() {
 test_connection_from_before_insmod_stays_plain() {
 	local rc=0 t
 	scr_unload || return
-	scr_transfer preload 10.0.1.2:4003 --rr 64 --duration 4 --pattern random &
+	scr_transfer preload 10.0.1.2:4003 --rr 64 --duration 8 --pattern random &
 	t=$!
 	scr_wait_for established_on 4003 || rc=1
 	scr_load || rc=1
@@ -200,17 +200,18 @@ test_connection_from_before_insmod_stays_plain() {
 }
 
 test_rmmod_refused_while_scrambled_connection_lives() {
-	local rc=0 t
-	scr_transfer pinned 10.0.1.2:4004 --rr 64 --duration 4 --pattern random &
+	local rc=0 t refcnt
+	scr_transfer pinned 10.0.1.2:4004 --rr 64 --duration 8 --pattern random &
 	t=$!
 	scr_wait_for scr_counter_ge "$SCR_SRV" connections_live 1 || { scr_fail "no live scrambled connection"; rc=1; }
+	refcnt=$(scr_refcount)
 	if rmmod mptcp_scramble 2>/dev/null; then
 		scr_fail "rmmod succeeded with a scrambled connection alive"
 		wait $t
 		scr_load
 		return 1
 	fi
-	(($(scr_refcount) == 2)) || { scr_fail "refcnt $(scr_refcount), want 2 (one per end)"; rc=1; }
+	((refcnt == 2)) || { scr_fail "refcnt $refcnt, want 2 (one per end)"; rc=1; }
 	wait $t || { scr_fail "exchange broken"; rc=1; }
 	scr_wait_for refcount_is_zero || { scr_fail "refcnt stuck at $(scr_refcount) after close"; rc=1; }
 	rmmod mptcp_scramble || { scr_fail "rmmod refused after the connection closed"; rc=1; }
