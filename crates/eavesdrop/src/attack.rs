@@ -98,15 +98,108 @@ impl Recovery {
     }
 }
 
+/// Byte pairs the alignment search tests each shift with.
+const ALIGN_PROBES: usize = 256;
+
+/// A shift is given up after this many failed probes (a few bytes of a
+/// capture can be wrong: a retransmission that differs, say).
+const ALIGN_TOLERANCE: usize = 8;
+
+/// Where stream offset 0 falls in a truth file, found by [`align`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Alignment {
+    pub shift: usize,
+    /// Probes that applied at this shift, and how many held.
+    pub probes: usize,
+    pub matched: usize,
+    /// Other shifts that did as well (a periodic truth has many).
+    pub ties: usize,
+}
+
+/// Finds where stream offset 0 falls in `truth` when the capture did not
+/// show the stream's start, from the scrambled bytes alone: two captured
+/// neighbours satisfy `c[t] ^ c[t+1] = p[t+1] ^ p[t-64]` whatever the
+/// seed, so every shift that fits the captured runs into `truth` is tested
+/// with byte pairs spread over all runs, and the one where (nearly) all
+/// hold wins.  `None` when no shift does: not this truth, or too little
+/// captured to tell.
+pub fn align(truth: &[u8], runs: &[(u64, &[u8])]) -> Option<Alignment> {
+    let mut pairs: Vec<(usize, u8)> = Vec::new();
+    let mut end = 0usize;
+    for &(off, bytes) in runs {
+        let off = usize::try_from(off).ok()?;
+        end = end.max(off.checked_add(bytes.len())?);
+        pairs.extend(
+            bytes
+                .windows(2)
+                .enumerate()
+                .map(|(i, w)| (off + i, w[0] ^ w[1])),
+        );
+    }
+    if pairs.len() < 2 * ALIGN_TOLERANCE || end > truth.len() {
+        return None;
+    }
+    // Probes spread evenly over the pairs, tested in an order that jumps
+    // about (ALIGN_PROBES is a power of two, 97 is odd): a wrong shift
+    // fails within a few probes even where the truth repeats locally.
+    let n = pairs.len().min(ALIGN_PROBES);
+    let spread: Vec<(usize, u8)> = (0..n).map(|k| pairs[k * pairs.len() / n]).collect();
+    let probes: Vec<(usize, u8)> = if n == ALIGN_PROBES {
+        (0..n).map(|k| spread[(k * 97) % n]).collect()
+    } else {
+        spread
+    };
+    let mut best: Option<Alignment> = None;
+    for shift in 0..=truth.len() - end {
+        let (mut tried, mut matched) = (0usize, 0usize);
+        for &(t, x) in &probes {
+            let a = shift + t;
+            if a < RING_LEN {
+                continue;
+            }
+            tried += 1;
+            if truth[a + 1] ^ truth[a - RING_LEN] == x {
+                matched += 1;
+            } else if tried - matched > ALIGN_TOLERANCE {
+                break;
+            }
+        }
+        if tried - matched > ALIGN_TOLERANCE || tried < 2 * ALIGN_TOLERANCE {
+            continue;
+        }
+        match &mut best {
+            Some(b) if b.matched == matched => b.ties += 1,
+            Some(b) if b.matched > matched => {}
+            _ => {
+                best = Some(Alignment {
+                    shift,
+                    probes: tried,
+                    matched,
+                    ties: 0,
+                })
+            }
+        }
+    }
+    best
+}
+
+/// What is known of the stream's head, that is of the 64 bytes before
+/// stream offset 0.
+#[derive(Clone, Copy, Debug)]
+pub enum Head<'a> {
+    /// Offset 0 is the stream's first byte and the keys gave the seed:
+    /// the ring's initial content is known.
+    Seed(&'a [u8; SEED_LEN]),
+    /// Offset 0 is the stream's first byte (its DSN came from a key), the
+    /// seed is unknown: the ring's 32 zero bytes are still known.
+    Start,
+    /// Offset 0 is only the first byte seen: nothing is known before it.
+    Unknown,
+}
+
 /// Recovers what it can of a stream of `len` bytes of which `runs`
 /// (stream offset, scrambled bytes; sorted, disjoint) were captured.
-/// `seed` is the direction's seed when the keys were captured.
-pub fn recover(
-    len: usize,
-    runs: &[(u64, &[u8])],
-    seed: Option<&[u8; SEED_LEN]>,
-    model: &ByteModel,
-) -> Recovery {
+pub fn recover(len: usize, runs: &[(u64, &[u8])], head: Head, model: &ByteModel) -> Recovery {
     let mut rec = Recovery {
         plain: vec![0; len],
         how: vec![How::Unknown; len],
@@ -115,11 +208,16 @@ pub fn recover(
     // stream: the seed, then 32 zeros, which are known even without it.
     let mut before = [None; RING_LEN];
     for (i, slot) in before.iter_mut().enumerate() {
-        *slot = match seed {
-            Some(s) => Some(s.get(i).copied().unwrap_or(0)),
-            None => (i >= SEED_LEN).then_some(0),
+        *slot = match head {
+            Head::Seed(s) => Some(s.get(i).copied().unwrap_or(0)),
+            Head::Start => (i >= SEED_LEN).then_some(0),
+            Head::Unknown => None,
         };
     }
+    let seed = match head {
+        Head::Seed(s) => Some(s),
+        Head::Start | Head::Unknown => None,
+    };
     for &(offset, bytes) in runs {
         let Ok(a) = usize::try_from(offset) else {
             continue;
@@ -394,7 +492,7 @@ mod tests {
         let seed = [7u8; SEED_LEN];
         let plain = text(3000);
         let c = scrambled(&plain, &seed);
-        let rec = recover(3000, &[(0, &c[..1000])], Some(&seed), &ByteModel::english());
+        let rec = recover(3000, &[(0, &c[..1000])], Head::Seed(&seed), &ByteModel::english());
         assert_eq!(&rec.plain[..1000], &plain[..1000]);
         assert_eq!(rec.count(How::Key), 1000);
     }
@@ -405,12 +503,12 @@ mod tests {
         let plain = text(3000);
         let c = scrambled(&plain, &seed);
         let runs = [(0, &c[..500]), (520, &c[520..900])];
-        let rec = recover(3000, &runs, Some(&seed), &ByteModel::uniform());
+        let rec = recover(3000, &runs, Head::Seed(&seed), &ByteModel::uniform());
         // 520..900 has all of 456..520 known but 500..520.
         assert!(rec.how[520..900].iter().all(|&h| h == How::Chain));
         // With 64 known bytes before it, a run is exact whatever the model.
         let runs = [(0, &c[..600]), (600, &c[600..650])];
-        let rec = recover(3000, &runs, Some(&seed), &ByteModel::uniform());
+        let rec = recover(3000, &runs, Head::Seed(&seed), &ByteModel::uniform());
         assert_eq!(&rec.plain[..650], &plain[..650]);
     }
 
@@ -420,7 +518,7 @@ mod tests {
         let plain = text(10_000);
         let c = scrambled(&plain, &seed);
         let (a, b) = (3000, 6000);
-        let rec = recover(10_000, &[(a as u64, &c[a..b])], None, &ByteModel::english());
+        let rec = recover(10_000, &[(a as u64, &c[a..b])], Head::Start, &ByteModel::english());
         let right = (a..b).filter(|&t| rec.plain[t] == plain[t]).count();
         assert!(right > (b - a) * 9 / 10, "{right} of {}", b - a);
         assert!(rec.how[a - 64..a].iter().all(|&h| h == How::Chain));
@@ -438,7 +536,7 @@ mod tests {
             })
             .collect();
         let c = scrambled(&plain, &[1; SEED_LEN]);
-        let rec = recover(5000, &[(1000, &c[1000..4000])], None, &ByteModel::uniform());
+        let rec = recover(5000, &[(1000, &c[1000..4000])], Head::Start, &ByteModel::uniform());
         let right = (1000..4000).filter(|&t| rec.plain[t] == plain[t]).count();
         assert!(right < 300, "{right}");
     }
@@ -459,7 +557,7 @@ mod tests {
             ..with_pairs.clone()
         };
         let right = |m: &ByteModel| {
-            let rec = recover(6000, &runs, None, m);
+            let rec = recover(6000, &runs, Head::Start, m);
             runs.iter()
                 .flat_map(|&(a, b)| a as usize..a as usize + b.len())
                 .filter(|&t| rec.plain[t] == plain[t])
@@ -491,11 +589,62 @@ mod tests {
             ..with_pairs.clone()
         };
         let right = |m: &ByteModel| {
-            let rec = recover(6000, &runs, None, m);
+            let rec = recover(6000, &runs, Head::Start, m);
             (1000..4000).filter(|&t| rec.plain[t] == plain[t]).count()
         };
         assert_eq!(right(&with_pairs), 3000);
         assert!(right(&without) < 2000, "{}", right(&without));
+    }
+
+    #[test]
+    fn alignment_is_found_from_scrambled_bytes_alone() {
+        // Text, with a letter changed here and there so that it does not
+        // repeat.
+        let mut plain = text(20_000);
+        let mut x = 7u32;
+        for t in (0..plain.len()).step_by(41) {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            plain[t] = b'a' + (x >> 16) as u8 % 26;
+        }
+        // The truth file starts 5000 bytes before what the capture shows.
+        let c = scrambled(&plain, &[0x21; SEED_LEN]);
+        let seen = &c[5000..];
+        let runs = [
+            (100u64, &seen[100..900]),
+            (3000, &seen[3000..3100]),
+            (9000, &seen[9000..12_000]),
+        ];
+        let a = align(&plain, &runs).expect("aligned");
+        assert_eq!(a.shift, 5000);
+        assert_eq!((a.matched, a.ties), (a.probes, 0));
+        // The unchanged text repeats: many offsets fit, the first is taken.
+        let periodic = text(20_000);
+        let c = scrambled(&periodic, &[0x21; SEED_LEN]);
+        let runs_p = [(0u64, &c[5000..8000])];
+        let a = align(&periodic, &runs_p).expect("aligned");
+        assert!(a.ties > 0 && a.shift <= 5000 && (5000 - a.shift) % TEXT.len() == 0);
+        // Another truth does not align.
+        let other: Vec<u8> = plain.iter().rev().copied().collect();
+        assert_eq!(align(&other, &runs), None);
+        // A run too short to tell, or longer than the truth: no answer.
+        assert_eq!(align(&plain, &[(0, &seen[..5])]), None);
+        assert_eq!(align(&plain[..10_000], &runs), None);
+    }
+
+    #[test]
+    fn unknown_head_assumes_nothing_before_the_first_byte_seen() {
+        // The capture starts mid-stream: with Head::Start the attack would
+        // take the 32 bytes before offset 0 for the ring's zeros.
+        let plain = text(8000);
+        let c = scrambled(&plain, &[0x6c; SEED_LEN]);
+        let seen = &c[3000..];
+        let right = |head: Head| {
+            let rec = recover(5000, &[(0, &seen[..2000])], head, &ByteModel::english());
+            (0..2000).filter(|&t| rec.plain[t] == plain[3000 + t]).count()
+        };
+        let (unknown, start) = (right(Head::Unknown), right(Head::Start));
+        assert!(unknown > 1800, "{unknown} of 2000");
+        assert!(unknown > start, "unknown head {unknown}, wrong start {start}");
     }
 
     #[test]

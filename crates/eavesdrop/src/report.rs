@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::attack::{self, How, Recovery, TruthScore};
+use crate::attack::{self, Head, How, Recovery, TruthScore};
 use crate::model::ByteModel;
 use crate::streams::{Analysis, Connection, Grouping, Stream, SubflowInfo};
 
@@ -97,6 +97,7 @@ pub struct TruthReport {
     /// Where stream offset 0 falls in the truth (not 0 when the stream's
     /// start was not seen).
     pub truth_offset: u64,
+    pub alignment: Aligned,
     pub recovered_fraction: f64,
     pub recovered_key_fraction: f64,
     pub recovered_chain_fraction: f64,
@@ -106,6 +107,18 @@ pub struct TruthReport {
     /// connection was not scrambled at all.
     pub captured_plain_fraction: Option<f64>,
     pub counts: TruthScore,
+}
+
+/// How stream offset 0 was placed in the truth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Aligned {
+    /// At the truth's start: the keys gave the stream's first DSN.
+    Start,
+    /// Where the captured bytes' neighbour relation holds in the truth.
+    Search,
+    /// By the stream's estimated end (the search found nothing).
+    End,
 }
 
 fn direction_name(grouping: Grouping, side: usize) -> String {
@@ -281,19 +294,39 @@ fn direction(
         return report;
     }
     let seed = conn.seed(side);
-    let rec = attack::recover(len as usize, &runs, seed.as_ref(), opts.model);
+    let head = match (&seed, report.start_exact) {
+        (Some(s), true) => Head::Seed(s),
+        (_, true) => Head::Start,
+        (_, false) => Head::Unknown,
+    };
+    let rec = attack::recover(len as usize, &runs, head, opts.model);
     report.key_decoded_bytes = rec.count(How::Key);
     report.chain_guessed_bytes = rec.count(How::Chain);
     report.sample = sample(&rec, &runs);
     report.looks_plain = looks_plain(&rec, &runs, opts.model);
     if let Some((file, truth)) = opts.truth {
         // Without the keys the stream's start is the first byte seen, maybe
-        // later than the truth's start: then align the ends instead.
-        let shifts = if report.start_exact {
-            vec![0]
+        // later than the truth's start: find the offset from the scrambled
+        // bytes, else align the ends.
+        let found = (!report.start_exact)
+            .then(|| attack::align(truth, &runs))
+            .flatten();
+        let (shifts, alignment) = if report.start_exact {
+            (vec![0], Aligned::Start)
+        } else if let Some(a) = found {
+            if a.ties > 0 {
+                notes.push(format!(
+                    "connection {} {name}: {} other offsets in the truth fit the capture as well (a repeating truth); scored at the first",
+                    conn.number, a.ties
+                ));
+            }
+            (vec![a.shift], Aligned::Search)
         } else {
             let tail = (truth.len() as u64).saturating_sub(len) as usize;
-            vec![0, tail.saturating_sub(1), tail, tail + 1]
+            (
+                vec![0, tail.saturating_sub(1), tail, tail + 1],
+                Aligned::End,
+            )
         };
         let best = shifts
             .into_iter()
@@ -308,6 +341,7 @@ fn direction(
             truth_bytes: total,
             length_matches: total == len,
             truth_offset: shift as u64,
+            alignment,
             recovered_fraction: fraction(s.key_exact + s.chain_exact, total),
             recovered_key_fraction: fraction(s.key_exact, total),
             recovered_chain_fraction: fraction(s.chain_exact, total),
@@ -450,7 +484,11 @@ pub fn human(r: &Report) -> String {
                     t.file,
                     t.truth_bytes,
                     if t.length_matches { "" } else { ", length differs from the stream's" },
-                    if t.truth_offset > 0 { format!(", aligned at its byte {}", t.truth_offset) } else { String::new() },
+                    match t.alignment {
+                        Aligned::Start => String::new(),
+                        Aligned::Search => format!(", stream found at its byte {}", t.truth_offset),
+                        Aligned::End => format!(", aligned by the stream's end at its byte {}", t.truth_offset),
+                    },
                     pct(t.recovered_fraction),
                     pct(t.recovered_key_fraction),
                     pct(t.recovered_chain_fraction),
