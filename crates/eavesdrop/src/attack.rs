@@ -492,7 +492,12 @@ mod tests {
         let seed = [7u8; SEED_LEN];
         let plain = text(3000);
         let c = scrambled(&plain, &seed);
-        let rec = recover(3000, &[(0, &c[..1000])], Head::Seed(&seed), &ByteModel::english());
+        let rec = recover(
+            3000,
+            &[(0, &c[..1000])],
+            Head::Seed(&seed),
+            &ByteModel::english(),
+        );
         assert_eq!(&rec.plain[..1000], &plain[..1000]);
         assert_eq!(rec.count(How::Key), 1000);
     }
@@ -518,7 +523,12 @@ mod tests {
         let plain = text(10_000);
         let c = scrambled(&plain, &seed);
         let (a, b) = (3000, 6000);
-        let rec = recover(10_000, &[(a as u64, &c[a..b])], Head::Start, &ByteModel::english());
+        let rec = recover(
+            10_000,
+            &[(a as u64, &c[a..b])],
+            Head::Start,
+            &ByteModel::english(),
+        );
         let right = (a..b).filter(|&t| rec.plain[t] == plain[t]).count();
         assert!(right > (b - a) * 9 / 10, "{right} of {}", b - a);
         assert!(rec.how[a - 64..a].iter().all(|&h| h == How::Chain));
@@ -536,7 +546,12 @@ mod tests {
             })
             .collect();
         let c = scrambled(&plain, &[1; SEED_LEN]);
-        let rec = recover(5000, &[(1000, &c[1000..4000])], Head::Start, &ByteModel::uniform());
+        let rec = recover(
+            5000,
+            &[(1000, &c[1000..4000])],
+            Head::Start,
+            &ByteModel::uniform(),
+        );
         let right = (1000..4000).filter(|&t| rec.plain[t] == plain[t]).count();
         assert!(right < 300, "{right}");
     }
@@ -622,7 +637,7 @@ mod tests {
         let c = scrambled(&periodic, &[0x21; SEED_LEN]);
         let runs_p = [(0u64, &c[5000..8000])];
         let a = align(&periodic, &runs_p).expect("aligned");
-        assert!(a.ties > 0 && a.shift <= 5000 && (5000 - a.shift) % TEXT.len() == 0);
+        assert!(a.ties > 0 && a.shift <= 5000 && (5000 - a.shift).is_multiple_of(TEXT.len()));
         // Another truth does not align.
         let other: Vec<u8> = plain.iter().rev().copied().collect();
         assert_eq!(align(&other, &runs), None);
@@ -640,11 +655,16 @@ mod tests {
         let seen = &c[3000..];
         let right = |head: Head| {
             let rec = recover(5000, &[(0, &seen[..2000])], head, &ByteModel::english());
-            (0..2000).filter(|&t| rec.plain[t] == plain[3000 + t]).count()
+            (0..2000)
+                .filter(|&t| rec.plain[t] == plain[3000 + t])
+                .count()
         };
         let (unknown, start) = (right(Head::Unknown), right(Head::Start));
         assert!(unknown > 1800, "{unknown} of 2000");
-        assert!(unknown > start, "unknown head {unknown}, wrong start {start}");
+        assert!(
+            unknown > start,
+            "unknown head {unknown}, wrong start {start}"
+        );
     }
 
     #[test]

@@ -223,7 +223,12 @@ fn initial_subflow_with_every_kind_of_mapping() {
     assert_eq!((runs[1].0, runs[1].1), (3000, &c[3000..3600]));
 
     let seed = conn.seed(0).expect("keys");
-    let rec = attack::recover(5000, &runs, attack::Head::Seed(&seed), &ByteModel::english());
+    let rec = attack::recover(
+        5000,
+        &runs,
+        attack::Head::Seed(&seed),
+        &ByteModel::english(),
+    );
     assert_eq!(&rec.plain[..1500], &plain[..1500]);
     assert!(rec.how[..1500].iter().all(|&h| h == How::Key));
     let right = (2936..3600).filter(|&t| rec.plain[t] == plain[t]).count();
