@@ -2,7 +2,7 @@
 
 use crate::size::human_bytes;
 use crate::sys::{self, MptcpInfo, SubflowInfo};
-use crate::transfer::{self, enum_name, Cfg, Direction, RecvStats, RrStats, SendStats};
+use crate::transfer::{self, enum_name, Cfg, Direction, Exchange, RecvStats, RrStats, SendStats};
 use crate::verify::{SendHash, Verifier};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -164,10 +164,12 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
 
     let mut sst = SendStats::default();
     let mut rst = RecvStats::default();
+    // What this side receives is what the peer sends.
+    let received = cfg.sent_by_client(spec.role == Role::Server);
     let mut verifier = if cfg.verify {
-        Verifier::new(cfg.pattern, cfg.seed)
+        Verifier::new(received, cfg.seed)
     } else {
-        Verifier::unchecked(cfg.pattern, cfg.seed)
+        Verifier::unchecked(received, cfg.seed)
     };
     let new_hash = || {
         if cfg.verify {
@@ -190,7 +192,7 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
 
     if error.is_some() {
         // Nothing more to do.
-    } else if let Some(size) = cfg.rr {
+    } else if let Some(exchange) = cfg.rr {
         if let Err(e) = sock.set_nodelay(true) {
             spec.out
                 .info(&format!("conn {}: TCP_NODELAY not set: {e}", spec.index));
@@ -200,7 +202,7 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
             Role::Client => transfer::rr_client(
                 fd,
                 cfg,
-                size,
+                exchange,
                 prefix,
                 &mut h,
                 &mut verifier,
@@ -215,7 +217,7 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
                 let r = transfer::rr_server(
                     fd,
                     cfg,
-                    size,
+                    exchange,
                     &mut verifier,
                     &mut h,
                     &mut sst,
@@ -351,9 +353,9 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
         "subflows": subflows_total,
         "local": local,
         "peer": peer,
-        "mode": if cfg.rr.is_some() { "rr" } else { "stream" },
+        "mode": match cfg.rr { Some(Exchange::Echo(_)) => "rr", Some(Exchange::Http) => "http", None => "stream" },
         "direction": enum_name(&cfg.direction),
-        "pattern": cfg.pattern.name(),
+        "pattern": cfg.sent_by_client(spec.role == Role::Client).name(),
         "seed": cfg.seed,
         "send_mode": enum_name(&cfg.send_mode),
         "recv_mode": enum_name(&cfg.recv_mode),
@@ -394,7 +396,15 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
         (false, None) => "mptcp fell back to tcp".to_string(),
     };
     let what = if cfg.rr.is_some() {
-        format!("{} transactions of {} B", rr.transactions, rr.size)
+        match rr.size {
+            Some(size) => format!("{} transactions of {size} B", rr.transactions),
+            None => format!(
+                "{} HTTP-like transactions, sent {}, received {}",
+                rr.transactions,
+                human_bytes(sst.bytes),
+                human_bytes(bytes_received)
+            ),
+        }
     } else {
         format!(
             "sent {}, received {}",

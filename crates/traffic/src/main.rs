@@ -24,7 +24,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use transfer::{Cfg, Direction, RecvMode, SendMode};
+use transfer::{Cfg, Direction, Exchange, RecvMode, SendMode};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -61,6 +61,9 @@ struct PatternArgs {
     pattern: Pattern,
     #[arg(long, default_value_t = 0, value_name = "N")]
     seed: u64,
+    /// HTTP patterns: the first N messages (what --http sends in N transactions) instead of --bytes.
+    #[arg(long, value_name = "N", conflicts_with_all = ["bytes", "offset"])]
+    messages: Option<usize>,
     /// Print the SHA-256 (hex) of the bytes instead of the bytes.
     #[arg(long)]
     sha256: bool,
@@ -70,13 +73,24 @@ fn run_pattern(a: PatternArgs) -> Result<bool> {
     use sha2::{Digest, Sha256};
     use std::io::Write;
     let mut gen = PatternGen::new(a.pattern, a.seed);
+    let bytes = match a.messages {
+        None => a.bytes,
+        Some(0) => 0,
+        Some(n) => match gen.message(n - 1) {
+            Some((start, len)) => start + len as u64,
+            None => bail!(
+                "--messages applies to the http-requests and http-responses patterns, not {}",
+                a.pattern.name()
+            ),
+        },
+    };
     let mut h = Sha256::new();
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
     let mut buf = vec![0u8; 1 << 16];
     let mut done = 0u64;
-    while done < a.bytes {
-        let n = ((a.bytes - done) as usize).min(buf.len());
+    while done < bytes {
+        let n = ((bytes - done) as usize).min(buf.len());
         gen.fill(a.offset + done, &mut buf[..n]);
         if a.sha256 {
             h.update(&buf[..n]);
@@ -154,10 +168,14 @@ struct Common {
     /// Request/response mode: the client sends SIZE bytes and waits for SIZE bytes back; the server echoes.
     #[arg(long, value_parser = size::parse_size, value_name = "SIZE")]
     rr: Option<u64>,
-    /// Request/response: run for this many seconds (default 10 unless --transactions).
+    /// HTTP-like request/response mode: the client sends the requests of the http-requests pattern one at a time,
+    /// the server answers each with the response of the http-responses pattern (--pattern does not apply).
+    #[arg(long, conflicts_with = "rr")]
+    http: bool,
+    /// Request/response (--rr, --http): run for this many seconds (default 10 unless --transactions).
     #[arg(long, value_parser = size::parse_secs, value_name = "SECS")]
     duration: Option<Duration>,
-    /// Request/response: run this many transactions.
+    /// Request/response (--rr, --http): run this many transactions.
     #[arg(long, value_name = "N")]
     transactions: Option<u64>,
     /// TCP Fast Open: the client sends its first chunk with sendto(MSG_FASTOPEN); the server sets TCP_FASTOPEN on its listener.
@@ -189,12 +207,13 @@ impl Common {
             }
             Ok(n)
         };
-        let rr = match self.rr {
-            Some(s) => Some(to_usize(s, "--rr")?),
-            None => None,
+        let rr = match (self.rr, self.http) {
+            (Some(s), _) => Some(Exchange::Echo(to_usize(s, "--rr")?)),
+            (None, true) => Some(Exchange::Http),
+            (None, false) => None,
         };
         if rr.is_none() && (self.duration.is_some() || self.transactions.is_some()) {
-            bail!("--duration and --transactions need --rr");
+            bail!("--duration and --transactions need --rr or --http");
         }
         Ok(Cfg {
             pattern: self.pattern,
@@ -443,11 +462,13 @@ fn client_connect(
     }
     let sa = SockAddr::from(addr);
     if common.fastopen {
+        let mut gen = PatternGen::new(cfg.sent_by_client(true), cfg.seed);
         let first = match cfg.rr {
-            Some(s) => s,
+            Some(Exchange::Echo(s)) => s,
+            Some(Exchange::Http) => gen.message(0).map_or(0, |m| m.1),
             None => (cfg.write_size as u64).min(cfg.bytes) as usize,
         };
-        let data = PatternGen::new(cfg.pattern, cfg.seed).bytes(0, first);
+        let data = gen.bytes(0, first);
         sock.set_write_timeout(Some(cfg.timeout))
             .context("SO_SNDTIMEO")?;
         let n = sock

@@ -15,6 +15,10 @@ pub enum Pattern {
     Zeros,
     /// English-like text: the sentences of a fixed paragraph, reshuffled by the seed for every repetition.
     Text,
+    /// HTTP/1.1 requests one after the other (GETs with a session cookie, now and then a login POST), varied by the seed.
+    HttpRequests,
+    /// HTTP/1.1 responses one after the other (headers, then an HTML body of the text's sentences), varied by the seed.
+    HttpResponses,
 }
 
 impl Pattern {
@@ -24,7 +28,14 @@ impl Pattern {
             Pattern::Random => "random",
             Pattern::Zeros => "zeros",
             Pattern::Text => "text",
+            Pattern::HttpRequests => "http-requests",
+            Pattern::HttpResponses => "http-responses",
         }
+    }
+
+    /// Whether the stream is a sequence of messages (see [`PatternGen::message`]).
+    pub fn is_http(self) -> bool {
+        matches!(self, Pattern::HttpRequests | Pattern::HttpResponses)
     }
 }
 
@@ -63,6 +74,11 @@ pub struct PatternGen {
     /// Cached text cycle and its index.
     text_cycle: Vec<u8>,
     text_cycle_idx: Option<u64>,
+    /// HTTP patterns: end offset of every message generated so far, and
+    /// the cached message with its index.
+    msg_ends: Vec<u64>,
+    msg: Vec<u8>,
+    msg_idx: Option<usize>,
 }
 
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -97,6 +113,121 @@ pub fn text_cycle_len() -> usize {
     CORPUS.iter().map(|s| s.len() + 1).sum::<usize>() + 1
 }
 
+/// Pages the HTTP patterns ask for and serve.
+const PAGES: &[&str] = &[
+    "news/multipath-tcp-in-the-kernel",
+    "docs/getting-started",
+    "blog/2026/11/measuring-latency",
+    "wiki/Network_namespace",
+    "articles/how-routers-see-subflows",
+    "account/settings",
+    "search",
+    "help/contact",
+];
+
+fn sentence(rng: &mut SplitMix) -> &'static str {
+    CORPUS[rng.range(0, CORPUS.len() as u64 - 1) as usize]
+}
+
+fn hex_token(rng: &mut SplitMix, words: usize) -> String {
+    (0..words)
+        .map(|_| format!("{:016x}", rng.next_u64()))
+        .collect()
+}
+
+/// Request `k`: a browser's GET with a session cookie, every eighth a
+/// login form POST with a password.
+fn http_request(out: &mut Vec<u8>, rng: &mut SplitMix, k: usize, session: u64) {
+    use std::io::Write;
+    let page = PAGES[rng.range(0, PAGES.len() as u64 - 1) as usize];
+    let login = k % 8 == 7;
+    let body = format!(
+        "username=user{}&password={}&remember=on",
+        rng.range(100, 999),
+        hex_token(rng, 1)
+    );
+    let (method, target) = if login {
+        ("POST", "/account/login".to_owned())
+    } else if page == "search" {
+        (
+            "GET",
+            format!(
+                "/search?q=subflow+{}&page={}",
+                rng.range(1, 99),
+                rng.range(1, 9)
+            ),
+        )
+    } else {
+        ("GET", format!("/{page}"))
+    };
+    let _ = write!(
+        out,
+        "{method} {target} HTTP/1.1\r\n\
+         Host: www.example.org\r\n\
+         User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n\
+         Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n\
+         Accept-Language: en-GB,en;q=0.5\r\n\
+         Accept-Encoding: identity\r\n\
+         Referer: https://www.example.org/{}\r\n\
+         Cookie: session={session:016x}{session:016x}; theme=dark\r\n\
+         Connection: keep-alive\r\n",
+        PAGES[rng.range(0, PAGES.len() as u64 - 1) as usize],
+    );
+    if login {
+        let _ = write!(
+            out,
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+    } else {
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Response `k`: status and headers, then an HTML page of 1 to 24
+/// paragraphs of the text's sentences.
+fn http_response(out: &mut Vec<u8>, rng: &mut SplitMix, k: usize) {
+    use std::io::Write;
+    let mut body = Vec::new();
+    let title = sentence(rng);
+    let title = title.split(' ').take(5).collect::<Vec<_>>().join(" ");
+    let _ = write!(
+        body,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>{title}</title>\n<link rel=\"stylesheet\" href=\"/static/site.css\">\n</head>\n\
+         <body>\n<nav><a href=\"/\">Home</a> | <a href=\"/docs/getting-started\">Docs</a> | \
+         <a href=\"/account/settings\">Account</a></nav>\n<h1>{title}</h1>\n"
+    );
+    for _ in 0..rng.range(1, 24) {
+        body.extend_from_slice(b"<p>");
+        for i in 0..rng.range(2, 6) {
+            if i > 0 {
+                body.push(b' ');
+            }
+            body.extend_from_slice(sentence(rng).as_bytes());
+        }
+        body.extend_from_slice(b"</p>\n");
+    }
+    body.extend_from_slice(b"<footer>Served by the other namespace.</footer>\n</body>\n</html>\n");
+    let _ = write!(
+        out,
+        "HTTP/1.1 200 OK\r\n\
+         Date: Sun, 22 Nov 2026 {:02}:{:02}:{:02} GMT\r\n\
+         Server: nginx/1.26.2\r\n\
+         Content-Type: text/html; charset=utf-8\r\n\
+         Content-Length: {}\r\n\
+         Cache-Control: private, max-age=300\r\n\
+         ETag: \"{}\"\r\n\
+         Connection: keep-alive\r\n\r\n",
+        (k / 3600) % 24,
+        (k / 60) % 60,
+        k % 60,
+        body.len(),
+        hex_token(rng, 1)
+    );
+    out.extend_from_slice(&body);
+}
+
 impl PatternGen {
     pub fn new(pattern: Pattern, seed: u64) -> Self {
         let digits = if pattern == Pattern::Digits {
@@ -112,6 +243,9 @@ impl PatternGen {
             digits,
             text_cycle: Vec::new(),
             text_cycle_idx: None,
+            msg_ends: Vec::new(),
+            msg: Vec::new(),
+            msg_idx: None,
         }
     }
 
@@ -122,6 +256,60 @@ impl PatternGen {
             Pattern::Digits => self.fill_digits(offset, buf),
             Pattern::Random => self.fill_random(offset, buf),
             Pattern::Text => self.fill_text(offset, buf),
+            Pattern::HttpRequests | Pattern::HttpResponses => self.fill_http(offset, buf),
+        }
+    }
+
+    /// HTTP patterns: stream offset and length of message `k` (request or
+    /// response number `k`). Other patterns have no messages: `None`.
+    pub fn message(&mut self, k: usize) -> Option<(u64, usize)> {
+        if !self.pattern.is_http() {
+            return None;
+        }
+        while self.msg_ends.len() <= k {
+            self.build_message(self.msg_ends.len());
+        }
+        let start = k.checked_sub(1).map_or(0, |j| self.msg_ends[j]);
+        let len = usize::try_from(self.msg_ends[k] - start).ok()?;
+        Some((start, len))
+    }
+
+    /// Builds message `k` into the cache; `k` is at most one past the
+    /// messages whose ends are known, so the ends grow in order.
+    fn build_message(&mut self, k: usize) {
+        if self.msg_idx == Some(k) {
+            return;
+        }
+        let mut rng =
+            SplitMix::new(mix64(self.seed ^ 0x6874_7470) ^ (k as u64).wrapping_mul(GAMMA));
+        let session = mix64(self.seed ^ 0x636f_6f6b_6965);
+        self.msg.clear();
+        match self.pattern {
+            Pattern::HttpRequests => http_request(&mut self.msg, &mut rng, k, session),
+            _ => http_response(&mut self.msg, &mut rng, k),
+        }
+        if k == self.msg_ends.len() {
+            let start = self.msg_ends.last().copied().unwrap_or(0);
+            self.msg_ends.push(start + self.msg.len() as u64);
+        }
+        self.msg_idx = Some(k);
+    }
+
+    fn fill_http(&mut self, offset: u64, buf: &mut [u8]) {
+        let mut pos = 0usize;
+        let mut off = offset;
+        while pos < buf.len() {
+            while self.msg_ends.last().is_none_or(|&e| e <= off) {
+                self.build_message(self.msg_ends.len());
+            }
+            let k = self.msg_ends.partition_point(|&e| e <= off);
+            self.build_message(k);
+            let start = k.checked_sub(1).map_or(0, |j| self.msg_ends[j]);
+            let from = (off - start) as usize;
+            let n = (self.msg.len() - from).min(buf.len() - pos);
+            buf[pos..pos + n].copy_from_slice(&self.msg[from..from + n]);
+            pos += n;
+            off += n as u64;
         }
     }
 
@@ -270,6 +458,8 @@ mod tests {
             Pattern::Random,
             Pattern::Zeros,
             Pattern::Text,
+            Pattern::HttpRequests,
+            Pattern::HttpResponses,
         ] {
             check_random_access(p, 0);
             check_random_access(p, 42);
@@ -318,6 +508,44 @@ mod tests {
             PatternGen::new(Pattern::Text, 3).bytes(0, len),
             s.as_bytes()[..len].to_vec()
         );
+    }
+
+    #[test]
+    fn http_messages_are_well_formed_and_tile_the_stream() {
+        for p in [Pattern::HttpRequests, Pattern::HttpResponses] {
+            let mut g = PatternGen::new(p, 11);
+            let mut next = 0u64;
+            for k in 0..40 {
+                let (start, len) = g.message(k).expect("http");
+                assert_eq!(start, next, "{p:?} {k}");
+                next = start + len as u64;
+                let m = String::from_utf8(g.bytes(start, len)).expect("ascii");
+                let (head, body) = m.split_once("\r\n\r\n").expect("end of headers");
+                if p == Pattern::HttpResponses {
+                    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+                    assert!(body.starts_with("<!DOCTYPE html>") && body.ends_with("</html>\n"));
+                }
+                match head.split("Content-Length: ").nth(1) {
+                    Some(v) => {
+                        let n: usize = v
+                            .split("\r\n")
+                            .next()
+                            .and_then(|v| v.parse().ok())
+                            .expect("length");
+                        assert_eq!(n, body.len(), "{p:?} {k}");
+                    }
+                    None => assert!(body.is_empty() && head.starts_with("GET /"), "{head}"),
+                }
+            }
+            // Seeds vary the messages, the same seed repeats them.
+            assert_ne!(PatternGen::new(p, 12).bytes(0, 2000), g.bytes(0, 2000));
+            assert_eq!(PatternGen::new(p, 11).bytes(0, 2000), g.bytes(0, 2000));
+        }
+        let mut req = PatternGen::new(Pattern::HttpRequests, 0);
+        let (start, len) = req.message(7).expect("http");
+        let login = String::from_utf8(req.bytes(start, len)).expect("ascii");
+        assert!(login.starts_with("POST /account/login") && login.contains("&password="));
+        assert_eq!(PatternGen::new(Pattern::Text, 0).message(0), None);
     }
 
     #[test]

@@ -60,6 +60,50 @@ pub fn enum_name<T: ValueEnum>(v: &T) -> String {
         .unwrap_or_default()
 }
 
+/// What one request/response transaction exchanges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exchange {
+    /// The client sends SIZE bytes of the pattern, the server echoes them.
+    Echo(usize),
+    /// Request k of the http-requests pattern, answered by response k of
+    /// http-responses.
+    Http,
+}
+
+/// Where each transaction's request and response sit in their streams.
+struct Plan {
+    exchange: Exchange,
+    requests: PatternGen,
+    responses: PatternGen,
+}
+
+impl Plan {
+    fn new(cfg: &Cfg, exchange: Exchange) -> Plan {
+        Plan {
+            exchange,
+            requests: PatternGen::new(cfg.sent_by_client(true), cfg.seed),
+            responses: PatternGen::new(cfg.sent_by_client(false), cfg.seed),
+        }
+    }
+
+    /// Stream offset and length of transaction `t`'s request or response.
+    fn message(&mut self, t: u64, request: bool) -> Result<(u64, usize)> {
+        match self.exchange {
+            Exchange::Echo(size) => Ok((t * size as u64, size)),
+            Exchange::Http => {
+                let k = usize::try_from(t).map_err(|_| anyhow!("transaction {t}: too many"))?;
+                let gen = if request {
+                    &mut self.requests
+                } else {
+                    &mut self.responses
+                };
+                gen.message(k)
+                    .ok_or_else(|| anyhow!("the HTTP exchange needs the http patterns"))
+            }
+        }
+    }
+}
+
 /// Transfer settings shared by both roles.
 #[derive(Clone, Debug)]
 pub struct Cfg {
@@ -71,13 +115,25 @@ pub struct Cfg {
     pub recv_mode: RecvMode,
     pub write_size: usize,
     pub read_size: usize,
-    pub rr: Option<usize>,
+    /// Request/response mode (--rr or --http) instead of streams.
+    pub rr: Option<Exchange>,
     pub duration: Duration,
     pub transactions: Option<u64>,
     pub timeout: Duration,
     pub tmpdir: PathBuf,
     /// false (--no-verify): no hashing, no comparison, no buffer checks.
     pub verify: bool,
+}
+
+impl Cfg {
+    /// The pattern the client (`true`) or the server sends.
+    pub fn sent_by_client(&self, client: bool) -> Pattern {
+        match (self.rr, client) {
+            (Some(Exchange::Http), true) => Pattern::HttpRequests,
+            (Some(Exchange::Http), false) => Pattern::HttpResponses,
+            _ => self.pattern,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -601,7 +657,8 @@ pub fn expect_eof(fd: RawFd, timeout: Duration, what: &str) -> Result<()> {
 
 #[derive(Debug, Default)]
 pub struct RrStats {
-    pub size: usize,
+    /// Bytes per request and response (echo mode; HTTP messages vary).
+    pub size: Option<usize>,
     pub transactions: u64,
     pub latencies_us: Vec<f64>,
 }
@@ -634,13 +691,14 @@ impl RrStats {
     }
 }
 
-/// Request/response, client side: send SIZE pattern bytes, wait for SIZE bytes back.
-/// The first `prefix` bytes of the first request already went out with TCP Fast Open.
+/// Request/response, client side: send each request, wait for its whole
+/// response. The first `prefix` bytes of the first request already went out
+/// with TCP Fast Open.
 #[allow(clippy::too_many_arguments)]
 pub fn rr_client(
     fd: RawFd,
     cfg: &Cfg,
-    size: usize,
+    exchange: Exchange,
     prefix: usize,
     up: &mut SendHash,
     down: &mut Verifier,
@@ -649,11 +707,15 @@ pub fn rr_client(
     rr: &mut RrStats,
 ) -> Result<()> {
     let mut wd = Watchdog::new(cfg.timeout);
-    let mut gen = PatternGen::new(cfg.pattern, cfg.seed);
-    let mut req = vec![0u8; size];
-    let mut resp = vec![0u8; size];
+    let mut plan = Plan::new(cfg, exchange);
+    let mut gen = PatternGen::new(cfg.sent_by_client(true), cfg.seed);
+    let mut req = Vec::new();
+    let mut resp = Vec::new();
     let start = Instant::now();
-    rr.size = size;
+    rr.size = match exchange {
+        Exchange::Echo(size) => Some(size),
+        Exchange::Http => None,
+    };
     loop {
         let t = rr.transactions;
         if let Some(max) = cfg.transactions {
@@ -663,21 +725,24 @@ pub fn rr_client(
         } else if start.elapsed() >= cfg.duration {
             break;
         }
-        let off = t * size as u64;
+        let (off, len) = plan.message(t, true)?;
+        let (resp_off, resp_len) = plan.message(t, false)?;
+        req.resize(len, 0);
+        resp.resize(resp_len, 0);
         gen.fill(off, &mut req);
         up.update(&req);
         let t0 = Instant::now();
-        let skip = if t == 0 { prefix } else { 0 };
+        let skip = if t == 0 { prefix.min(len) } else { 0 };
         sys::send_all(fd, &req[skip..], 0, &mut wd, sst)?;
-        sst.bytes += size as u64;
+        sst.bytes += len as u64;
         let mut got = 0;
-        while got < size {
+        while got < resp_len {
             let n = recv_some(
                 fd,
                 &mut resp[got..],
                 0,
                 down.offset,
-                off + size as u64,
+                resp_off + resp_len as u64,
                 &mut wd,
                 rst,
             )?;
@@ -693,12 +758,14 @@ pub fn rr_client(
     Ok(())
 }
 
-/// Request/response, server side: echo SIZE-byte requests until the client closes.
+/// Request/response, server side: read each request, then echo it (--rr)
+/// or send the response that belongs to it (--http), until the client
+/// closes.
 #[allow(clippy::too_many_arguments)]
 pub fn rr_server(
     fd: RawFd,
     cfg: &Cfg,
-    size: usize,
+    exchange: Exchange,
     up: &mut Verifier,
     down: &mut SendHash,
     sst: &mut SendStats,
@@ -706,9 +773,17 @@ pub fn rr_server(
     rr: &mut RrStats,
 ) -> Result<()> {
     let mut wd = Watchdog::new(cfg.timeout);
-    let mut req = vec![0u8; size];
-    rr.size = size;
+    let mut plan = Plan::new(cfg, exchange);
+    let mut gen = PatternGen::new(cfg.sent_by_client(false), cfg.seed);
+    let mut req = Vec::new();
+    let mut resp = Vec::new();
+    rr.size = match exchange {
+        Exchange::Echo(size) => Some(size),
+        Exchange::Http => None,
+    };
     loop {
+        let (_, size) = plan.message(rr.transactions, true)?;
+        req.resize(size, 0);
         let mut got = 0;
         while got < size {
             rst.recv_calls += 1;
@@ -730,9 +805,18 @@ pub fn rr_server(
                 Err(e) => bail!("recv: {e}"),
             }
         }
-        down.update(&req);
-        sys::send_all(fd, &req, 0, &mut wd, sst)?;
-        sst.bytes += size as u64;
+        let answer = match exchange {
+            Exchange::Echo(_) => &req,
+            Exchange::Http => {
+                let (off, len) = plan.message(rr.transactions, false)?;
+                resp.resize(len, 0);
+                gen.fill(off, &mut resp);
+                &resp
+            }
+        };
+        down.update(answer);
+        sys::send_all(fd, answer, 0, &mut wd, sst)?;
+        sst.bytes += answer.len() as u64;
         rr.transactions += 1;
     }
 }

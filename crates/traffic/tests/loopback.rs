@@ -316,6 +316,45 @@ fn request_response() {
 }
 
 #[test]
+fn http_like_request_response() {
+    for proto in protocols() {
+        let p = run_pair(
+            &concat(proto, &["--http", "--seed", "5", "-q"]),
+            &concat(
+                proto,
+                &["--http", "--seed", "5", "--transactions", "60", "-q"],
+            ),
+        );
+        p.assert_ok();
+        let (c, s) = (&p.client_json()[0], &p.server_json()[0]);
+        assert_eq!(c["mode"], "http", "{}", p.describe());
+        assert_eq!(c["pattern"], "http-requests");
+        assert_eq!(s["pattern"], "http-responses");
+        assert_eq!(c["rr"]["transactions"], 60, "{}", p.describe());
+        assert_eq!(s["rr"]["transactions"], 60, "{}", p.describe());
+        assert_eq!(c["rr"]["size"], Value::Null);
+        // Each direction is exactly the first 60 messages of its pattern.
+        for (dir, pattern) in [("up", "http-requests"), ("down", "http-responses")] {
+            let want = expected_sha(&["--pattern", pattern, "--seed", "5", "--messages", "60"]);
+            assert_eq!(c[format!("sha256_{dir}")], want.as_str(), "{dir}");
+            assert_eq!(s[format!("sha256_{dir}")], want.as_str(), "{dir}");
+        }
+        let down = c["bytes_received"].as_u64().unwrap_or(0);
+        assert!(down > 60 * 1000, "{down} bytes of responses");
+    }
+    // --messages is for the HTTP patterns only, and --http excludes --rr.
+    for args in [
+        &["pattern", "--pattern", "text", "--messages", "3"][..],
+        &["client", "--connect", "127.0.0.1:1", "--http", "--rr", "64"][..],
+    ] {
+        let o = Command::new(BIN).args(args).output().expect("run");
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked") && !err.is_empty(), "{err}");
+    }
+}
+
+#[test]
 fn parallel_connections() {
     for proto in protocols() {
         let p = run_pair(
