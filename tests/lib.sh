@@ -293,7 +293,7 @@ print(v)' "$1" "$2"
 _scr_cap_pid=
 scr_capture() {
 	rm -f "$SCR_TMP/$3.pcap"
-	ip netns exec "$1" timeout 300 tcpdump -i "$2" -s 0 -U -w "$SCR_TMP/$3.pcap" tcp 2>"$SCR_TMP/$3.tcpdump.log" &
+	ip netns exec "$1" timeout 300 tcpdump --immediate-mode -i "$2" -s 0 -U -w "$SCR_TMP/$3.pcap" tcp 2>"$SCR_TMP/$3.tcpdump.log" &
 	_scr_cap_pid=$!
 	scr_wait_for grep -q "listening on" "$SCR_TMP/$3.tcpdump.log"
 }
