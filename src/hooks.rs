@@ -49,8 +49,9 @@ const HOOKS: [(&CStr, PreHandler); 5] = [
 /// their miss counts whenever the module is loaded.
 static SLOTS: [Slot; HOOKS.len()] = [const { Slot::new() }; HOOKS.len()];
 
-/// Hook calls the kprobes core skipped, summed over all hooks: each is a
-/// connection whose stream is now corrupt.  Never expected: the hooks run
+/// Hook calls the kprobes core skipped, summed over all hooks: a data
+/// hook's makes the core reset its connection, an established hook's
+/// leaves a connection plain.  Never expected: the hooks run
 /// with BH disabled so that no hook's kprobe can interrupt another's.
 pub(crate) fn missed() -> u64 {
     SLOTS.iter().map(Slot::missed).sum()
@@ -124,6 +125,20 @@ impl Scramble<'_> {
     }
 }
 
+/// Tells the core that this hook call's data was handled, by clearing
+/// the flag it set before the call: a call whose flag stays set (the
+/// kprobe was disarmed or skipped) makes the core reset the connection.
+///
+/// # Safety
+///
+/// `flag` is the `tx_unhandled` or `rx_unhandled` field of a live
+/// `struct mptcp_scramble`, written only under the lock the hook runs
+/// under.
+unsafe fn handled(flag: *mut u8) {
+    // SAFETY: as the caller guarantees; C reads it with READ_ONCE().
+    unsafe { core::ptr::write_volatile(flag, 0) };
+}
+
 /// The first five integer arguments of the probed function.
 fn args(regs: &bindings::pt_regs) -> [u64; 5] {
     [regs.di, regs.si, regs.dx, regs.cx, regs.r8].map(|r| r as u64)
@@ -184,6 +199,10 @@ unsafe extern "C" fn tx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
         )
     };
     conn::tx(net, state, data);
+    // SAFETY: `scr` is the live state of the connection whose socket lock
+    // this hook runs under; the core reads the flag with READ_ONCE() once
+    // the hook has returned.
+    unsafe { handled(core::ptr::addr_of_mut!((*scr).tx_unhandled)) };
     0
 }
 
@@ -212,7 +231,14 @@ unsafe extern "C" fn rx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
             direction(core::ptr::addr_of_mut!((*scr).rx)),
         )
     };
+    let data = matches!(event, RxEvent::Data(_));
     conn::rx(net, state, event);
+    if data {
+        // SAFETY: `scr` is the live state of the connection whose data
+        // lock this hook runs under; the core reads the flag with
+        // READ_ONCE() once the hook has returned.
+        unsafe { handled(core::ptr::addr_of_mut!((*scr).rx_unhandled)) };
+    }
     0
 }
 

@@ -90,7 +90,7 @@ scr_run() {
 		rc=1
 	fi
 	if scr_loaded && (($(scr_counter kprobe_misses) > 0)); then
-		scr_diag "kprobes skipped $(scr_counter kprobe_misses) hook calls: streams are corrupt"
+		scr_diag "kprobes skipped $(scr_counter kprobe_misses) hook calls"
 		rc=1
 	fi
 	_scr_done=$((_scr_done + 1))

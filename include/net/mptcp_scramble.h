@@ -38,6 +38,14 @@ struct mptcp_scramble {
 	 * carry data, it could not be scrambled.
 	 */
 	u8	no_syn_data;
+	/* Set by the core before each call of the tx (rx) hook with data,
+	 * cleared by the module once it has handled that data.  Still set
+	 * after the call, the module never saw the bytes (its kprobe was
+	 * disarmed or skipped): the stream is lost and the core resets the
+	 * connection.
+	 */
+	u8	tx_unhandled;
+	u8	rx_unhandled;
 };
 
 /* Events mptcp_scramble_rx() reports instead of data; @data is then NULL */
@@ -61,12 +69,14 @@ void mptcp_scramble_established(struct sock *sk, struct mptcp_scramble *scr,
 
 /* @len bytes at @data were just copied from the application into the msk
  * send queue and no subflow can see them yet.  Under the msk socket lock.
+ * The module clears @scr->tx_unhandled once it has scrambled them.
  */
 void mptcp_scramble_tx(struct sock *sk, struct mptcp_scramble *scr,
 		       u8 *data, size_t len);
 
 /* @len bytes at @data join the in-order receive stream; the memory belongs
- * to this connection alone.  Or, with @data NULL, @event reports what it
+ * to this connection alone, and the module clears @scr->rx_unhandled once
+ * it has descrambled them.  Or, with @data NULL, @event reports what it
  * took to make an skb private.  Under the msk data lock.
  */
 void mptcp_scramble_rx(struct sock *sk, struct mptcp_scramble *scr,
