@@ -46,9 +46,9 @@ struct MptcpScramble {
     _pernet: netns::Pernet,
 }
 
-/// Known answer for the seed (the shared vector "digits"): checks the
-/// kernel's SHA-256 and the HMAC construction before any connection
-/// depends on them.
+/// Known answer for the seed (the case "digits" of
+/// `tests/vectors/scramble-vectors.json`): checks the kernel's SHA-256 and
+/// the HMAC construction before any connection depends on them.
 fn seed_self_test() -> Result {
     const EXPECTED: [u8; scrambler::SEED_LEN] = [
         0x9f, 0x3c, 0xe1, 0xf3, 0x6d, 0xd8, 0x86, 0xb1, 0xf5, 0xfb, 0x56, 0x96, 0xf1, 0xf7, 0xd5,

@@ -1,6 +1,6 @@
-//! The `mptcp-scramble` binary against the shared test vectors and
-//! `scramble_core::seed_with`, and its handling of bad keys and a closed
-//! stdout.
+//! The `mptcp-scramble` binary against the test vectors of
+//! `tests/vectors/scramble-vectors.json` and `scramble_core::seed_with`,
+//! and its handling of bad keys and a closed stdout.
 
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 const VECTORS_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/scramble-vectors.json"
+    "/../../tests/vectors/scramble-vectors.json"
 );
 
 struct Vector {

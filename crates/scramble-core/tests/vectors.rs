@@ -1,6 +1,6 @@
-//! Every case of `shared/vectors/scramble-vectors.json` (made independently
-//! of the project) through both seed derivations and both implementations,
-//! whole and in uneven chunks.
+//! Every case of `tests/vectors/scramble-vectors.json` (made independently
+//! of the project's code, see `tests/vectors/README.md`) through both seed
+//! derivations and both implementations, whole and in uneven chunks.
 
 mod common;
 

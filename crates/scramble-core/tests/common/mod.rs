@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: the shared test vectors, the
+//! Helpers shared by the integration tests: the test vectors, the
 //! two independent seed derivations, chunkings and a plain model of the
 //! algorithm.
 
@@ -8,13 +8,14 @@ use hmac::{Hmac, Mac};
 use scramble_core::{seed_with, State, RING_LEN, SEED_LEN};
 use sha2::{Digest, Sha256};
 
-/// `shared/vectors/scramble-vectors.json`, which sits beside the repository.
+/// `tests/vectors/scramble-vectors.json`, made with Python's `hmac`
+/// independently of the Rust code (see `tests/vectors/README.md`).
 pub const VECTORS_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/scramble-vectors.json"
+    "/../../tests/vectors/scramble-vectors.json"
 );
 
-/// One case of the shared test vectors, decoded.
+/// One case of the test vectors, decoded.
 pub struct Vector {
     pub name: String,
     pub sender_key: u64,
