@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The counters of one network namespace (SPEC section 4), as
-//! `/proc/net/mptcp_scramble` lists them.
+//! The counters of one network namespace, as `/proc/net/mptcp_scramble`
+//! lists them (docs/design.md, "Interfaces").
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{c_str, prelude::*};

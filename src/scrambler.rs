@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The mptcp-scramble algorithm (SPEC section 2), free of the kernel and of
-//! `std`.
+//! The mptcp-scramble algorithm (docs/design.md, "The scrambler,
+//! byte-exact"), free of the kernel and of `std`.
 //!
 //! The kernel module and the userspace crate `scramble-core` both compile
 //! this very file, so what the tests, the fuzzer and the benchmarks check
@@ -21,7 +21,7 @@
 /// mixed with.
 pub const RING_LEN: usize = 64;
 
-/// The HMAC message the seed is derived with (SPEC section 2).
+/// The HMAC message the seed is derived with (docs/design.md, "Seed").
 pub const SEED_LABEL: &[u8; 17] = b"mptcp-scramble v1";
 
 /// Length of a SHA-256 digest, and so of the seed.
@@ -102,8 +102,9 @@ impl State {
         mask
     }
 
-    /// Scrambles `buf` in place, one byte at a time, exactly as SPEC
-    /// section 2 and the paper's Figure 7 state it.
+    /// Scrambles `buf` in place, one byte at a time, exactly as
+    /// docs/design.md ("Scramble and descramble") and the paper's Figure 7
+    /// state it.
     pub fn scramble_ref(&mut self, buf: &mut [u8]) {
         for b in buf.iter_mut() {
             *b ^= self.step(*b);

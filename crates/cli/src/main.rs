@@ -1,4 +1,4 @@
-//! `mptcp-scramble`: the scrambler of SPEC section 2 on the command line,
+//! `mptcp-scramble`: the scrambler of docs/design.md on the command line,
 //! byte-exact with the kernel module.
 //!
 //! - `seed` prints the 32-byte seed of one direction of a connection;
@@ -128,8 +128,8 @@ fn parse_key(option: &str, value: &OsStr) -> Result<u64, Failure> {
     u64::from_str_radix(digits, 16).map_err(|_| bad())
 }
 
-/// `HMAC-SHA256(BE64(sender) || BE64(receiver), SEED_LABEL)` (SPEC
-/// section 2).
+/// `HMAC-SHA256(BE64(sender) || BE64(receiver), SEED_LABEL)`
+/// (docs/design.md, "Seed").
 fn seed(sender: u64, receiver: u64) -> [u8; SEED_LEN] {
     let mut key = [0u8; 16];
     key[..8].copy_from_slice(&sender.to_be_bytes());

@@ -1,6 +1,6 @@
 //! What a one-path observer recovers: the head of a stream from the keys
 //! of the handshake, and the rest of each contiguous run by the chain
-//! attack of SPEC section 5.
+//! attack (docs/design.md, "Security").
 //!
 //! A scrambled byte is `c[i] = p[i] ^ p[i-64] ^ .. ^ p[i-1]`, so
 //! `c[i] ^ c[i+1] = p[i+1] ^ p[i-64]`.  A captured run `c[a..b]` thus

@@ -1,5 +1,5 @@
 //! What an eavesdropper on one path of an mptcp-scramble connection
-//! learns (SPEC section 5).
+//! learns (docs/design.md, "Security").
 //!
 //! A capture is read ([`capture`]), its MPTCP options parsed ([`mptcp`]),
 //! its subflows grouped into connections and their payload placed by data

@@ -130,7 +130,7 @@ pub fn for_each_chunk(buf: &mut [u8], sizes: &[usize], mut f: impl FnMut(usize, 
     }
 }
 
-/// The algorithm written from SPEC section 2 with no ring at all: every
+/// The algorithm written from docs/design.md with no ring at all: every
 /// output byte is its plaintext byte XORed with the XOR of the 64 bytes
 /// before it in `seed || zeros || plaintext`.
 pub fn model_scramble(seed: &[u8; SEED_LEN], plaintext: &[u8]) -> Vec<u8> {
