@@ -132,6 +132,10 @@ struct ClientArgs {
     /// Local address to bind to before connecting (IP or IP:PORT).
     #[arg(long, value_name = "ADDR")]
     bind: Option<String>,
+    /// SO_MARK on the client socket (MPTCP copies it to every subflow), for
+    /// the routing rules and tc filters of a test.
+    #[arg(long, value_name = "N")]
+    mark: Option<u32>,
     #[command(flatten)]
     common: Common,
 }
@@ -453,10 +457,14 @@ fn parse_bind(s: &str) -> Result<SocketAddr> {
 fn client_connect(
     addr: SocketAddr,
     bind: Option<SocketAddr>,
+    mark: Option<u32>,
     common: &Common,
     cfg: &Cfg,
 ) -> Result<(Socket, Option<FastOpen>)> {
     let sock = new_socket(&addr, common.tcp)?;
+    if let Some(m) = mark {
+        sock.set_mark(m).context("setsockopt(SO_MARK)")?;
+    }
     if let Some(b) = bind {
         sock.bind(&b.into()).with_context(|| format!("bind {b}"))?;
     }
@@ -499,6 +507,7 @@ fn run_client(a: ClientArgs) -> Result<bool> {
         Some(b) => Some(parse_bind(b)?),
         None => None,
     };
+    let mark = a.mark;
     let common = Arc::new(a.common.clone());
     let start = Instant::now();
     let mut handles = Vec::new();
@@ -509,7 +518,7 @@ fn run_client(a: ClientArgs) -> Result<bool> {
             .name(format!("conn{index}"))
             .spawn(move || {
                 let t0 = Instant::now();
-                match client_connect(addr, bind, &common, &cfg) {
+                match client_connect(addr, bind, mark, &common, &cfg) {
                     Ok((sock, fastopen)) => {
                         let spec = ConnSpec { role: Role::Client, index, cfg: &cfg, tcp: common.tcp, out, fastopen, start: t0 };
                         conn::run(sock, &spec)

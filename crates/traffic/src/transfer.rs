@@ -52,6 +52,11 @@ pub enum RecvMode {
     Trunc,
     /// recv(MSG_WAITALL) of --read-size bytes.
     Waitall,
+    /// recv(MSG_PEEK | MSG_WAITALL) of --read-size bytes, which blocks until
+    /// all of them are there (every third chunk after a plain MSG_PEEK),
+    /// then the same bytes taken again, alternately by a MSG_WAITALL read,
+    /// which must return what was peeked, and a MSG_TRUNC discard.
+    PeekWaitall,
 }
 
 pub fn enum_name<T: ValueEnum>(v: &T) -> String {
@@ -555,7 +560,7 @@ pub fn recv_stream(
 ) -> Result<()> {
     let mut wd = Watchdog::new(cfg.timeout);
     let mut buf = vec![0u8; cfg.read_size];
-    let mut buf2 = if cfg.recv_mode == RecvMode::Peek {
+    let mut buf2 = if matches!(cfg.recv_mode, RecvMode::Peek | RecvMode::PeekWaitall) {
         vec![0u8; cfg.read_size]
     } else {
         Vec::new()
@@ -608,6 +613,82 @@ pub fn recv_stream(
                     }
                 }
                 v.check(&buf2[..m]);
+            }
+            RecvMode::PeekWaitall => {
+                let plain_peek = if chunk_no % 3 == 2 {
+                    st.peeks += 1;
+                    recv_some(
+                        fd,
+                        &mut buf2[..want],
+                        libc::MSG_PEEK,
+                        v.offset,
+                        total,
+                        &mut wd,
+                        st,
+                    )?
+                } else {
+                    0
+                };
+                let n = recv_some(
+                    fd,
+                    &mut buf[..want],
+                    libc::MSG_PEEK | libc::MSG_WAITALL,
+                    v.offset,
+                    total,
+                    &mut wd,
+                    st,
+                )?;
+                st.peeks += 1;
+                if n < want {
+                    st.short_reads += 1;
+                }
+                let k = plain_peek.min(n);
+                if let Some(mm) = Mismatch::find(v.offset, &buf2[..k], &buf[..k]) {
+                    st.peek_mismatches += 1;
+                    peek_error.get_or_insert(format!(
+                        "MSG_PEEK | MSG_WAITALL returned other bytes than the plain MSG_PEEK before it: at stream offset {} first {} then {}",
+                        mm.offset,
+                        crate::verify::hex(&mm.expected),
+                        crate::verify::hex(&mm.got)
+                    ));
+                }
+                if chunk_no.is_multiple_of(2) {
+                    let m = recv_some(
+                        fd,
+                        &mut buf2[..n],
+                        libc::MSG_WAITALL,
+                        v.offset,
+                        total,
+                        &mut wd,
+                        st,
+                    )?;
+                    if let Some(mm) = Mismatch::find(v.offset, &buf[..m], &buf2[..m]) {
+                        st.peek_mismatches += 1;
+                        peek_error.get_or_insert(format!(
+                            "MSG_PEEK | MSG_WAITALL returned other bytes than the read that followed it: at stream offset {} peeked {} got {}",
+                            mm.offset,
+                            crate::verify::hex(&mm.expected),
+                            crate::verify::hex(&mm.got)
+                        ));
+                    }
+                    v.check(&buf2[..m]);
+                } else {
+                    let m = recv_some(
+                        fd,
+                        &mut buf2[..n],
+                        libc::MSG_TRUNC,
+                        v.offset,
+                        total,
+                        &mut wd,
+                        st,
+                    )?;
+                    st.trunc_calls += 1;
+                    if m != n {
+                        bail!("recv(MSG_TRUNC) of {n} peeked bytes returned {m}");
+                    }
+                    v.check(&buf[..m]);
+                }
+                chunk_no += 1;
             }
             RecvMode::Trunc => {
                 if chunk_no % 2 == 1 {
