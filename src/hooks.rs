@@ -38,11 +38,11 @@ const _: () = {
 /// (On unload the order does not matter: no scrambled connection is left,
 /// and none can latch once unloading has begun.)
 const HOOKS: [(&CStr, PreHandler); 5] = [
-    (c_str!("mptcp_scramble_tx"), tx),
-    (c_str!("mptcp_scramble_rx"), rx),
-    (c_str!("mptcp_scramble_destroy"), destroy),
-    (c_str!("mptcp_scramble_fastopen"), fastopen),
-    (c_str!("mptcp_scramble_established"), established),
+    (c_str!("mptcp_scramble_hook_tx"), tx),
+    (c_str!("mptcp_scramble_hook_rx"), rx),
+    (c_str!("mptcp_scramble_hook_destroy"), destroy),
+    (c_str!("mptcp_scramble_hook_fastopen"), fastopen),
+    (c_str!("mptcp_scramble_hook_established"), established),
 ];
 
 /// Where the kprobes live: static, so `/proc/net/mptcp_scramble` can read
@@ -169,7 +169,7 @@ unsafe fn direction<'a>(dir: *mut bindings::mptcp_scramble_dir) -> &'a mut State
     unsafe { &mut *dir.cast::<State>() }
 }
 
-/// `mptcp_scramble_established(sk, scr, local_key, remote_key)`: under
+/// `mptcp_scramble_hook_established(sk, scr, local_key, remote_key)`: under
 /// the msk data lock, before any data joined the msk.
 unsafe extern "C" fn established(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
     // SAFETY: kprobes pass the registers at entry of the probed function.
@@ -181,7 +181,7 @@ unsafe extern "C" fn established(_: *mut bindings::kprobe, regs: *mut bindings::
     0
 }
 
-/// `mptcp_scramble_tx(sk, scr, data, len)`: under the msk socket lock, on
+/// `mptcp_scramble_hook_tx(sk, scr, data, len)`: under the msk socket lock, on
 /// a kernel copy in the send queue that no subflow can see yet.
 unsafe extern "C" fn tx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
     // SAFETY: kprobes pass the registers at entry of the probed function.
@@ -206,7 +206,7 @@ unsafe extern "C" fn tx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
     0
 }
 
-/// `mptcp_scramble_rx(sk, scr, data, len, event)`: under the msk data
+/// `mptcp_scramble_hook_rx(sk, scr, data, len, event)`: under the msk data
 /// lock, on memory this connection alone owns.
 unsafe extern "C" fn rx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
     // SAFETY: kprobes pass the registers at entry of the probed function.
@@ -242,7 +242,7 @@ unsafe extern "C" fn rx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
     0
 }
 
-/// `mptcp_scramble_destroy(sk, scr)`: under the msk data lock, after the
+/// `mptcp_scramble_hook_destroy(sk, scr)`: under the msk data lock, after the
 /// subflows are gone.
 unsafe extern "C" fn destroy(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
     // SAFETY: kprobes pass the registers at entry of the probed function.
@@ -254,7 +254,7 @@ unsafe extern "C" fn destroy(_: *mut bindings::kprobe, regs: *mut bindings::pt_r
     0
 }
 
-/// `mptcp_scramble_fastopen(sk, scr)`: under the msk socket lock, before
+/// `mptcp_scramble_hook_fastopen(sk, scr)`: under the msk socket lock, before
 /// the connection exists.
 unsafe extern "C" fn fastopen(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
     // SAFETY: kprobes pass the registers at entry of the probed function.

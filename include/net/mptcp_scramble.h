@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Multipath TCP data scrambling: per-connection state and hooks.
+ * Multipath TCP data scrambling: per-connection state, and the hooks an
+ * out-of-tree module (mptcp_scramble.ko) puts kprobes on.
  *
- * The MPTCP core only carries this state and calls the hooks below, which
- * do nothing; the scrambler itself lives in an out-of-tree module
- * (mptcp_scramble.ko) that puts kprobes on the hooks.  Without that module
- * only the established and fastopen hooks are ever called: nothing sets
- * @active, which every other call site tests first.
+ * The MPTCP core only carries this state and calls the hooks, which do
+ * nothing: the scrambler and its policy live in the module.  Without the
+ * module nothing sets @active, which every data path call site tests
+ * first, and MPTCP behaves as before.
  */
 #ifndef __NET_MPTCP_SCRAMBLE_H
 #define __NET_MPTCP_SCRAMBLE_H
@@ -30,14 +30,11 @@ struct mptcp_scramble_dir {
 struct mptcp_scramble {
 	struct mptcp_scramble_dir tx;
 	struct mptcp_scramble_dir rx;
-	/* Set by the module in mptcp_scramble_established(), cleared by the
-	 * core after mptcp_scramble_destroy(): the connection is scrambled.
+	/* Set by the module in mptcp_scramble_hook_established(), cleared by
+	 * the core after mptcp_scramble_hook_destroy(): the connection is
+	 * scrambled.
 	 */
 	u8	active;
-	/* Set by the module in mptcp_scramble_fastopen(): the SYN must not
-	 * carry data, it could not be scrambled.
-	 */
-	u8	no_syn_data;
 	/* Set by the core before each call of the tx (rx) hook with data,
 	 * cleared by the module once it has handled that data.  Still set
 	 * after the call, the module never saw the bytes (its kprobe was
@@ -46,49 +43,56 @@ struct mptcp_scramble {
 	 */
 	u8	tx_unhandled;
 	u8	rx_unhandled;
+	/* Set by the module in mptcp_scramble_hook_fastopen(): the SYN must
+	 * not carry data, it could not be scrambled.
+	 */
+	u8	no_syn_data;
 };
 
-/* Events mptcp_scramble_rx() reports instead of data; @data is then NULL */
+/* Events mptcp_scramble_hook_rx() reports instead of data; @data is then NULL */
 enum mptcp_scramble_rx_event {
 	MPTCP_SCRAMBLE_RX_DATA,		/* @len bytes at @data to descramble */
 	MPTCP_SCRAMBLE_RX_COPIED,	/* an skb of @len bytes was copied */
 	MPTCP_SCRAMBLE_RX_DROPPED,	/* no memory for that copy: dropped */
 };
 
-/* The hooks.  Each does nothing, is never inlined and keeps its arguments
- * live (see net/mptcp/scramble.c), so it always shows in kallsyms, every
- * call is kept and a kprobe on it sees the arguments.  All run in atomic
- * context and must not sleep.
+/* The kprobe ABI.  Each hook does nothing, is never inlined and keeps its
+ * arguments live (see net/mptcp/scramble.c), so it always shows in
+ * kallsyms, every call is kept and a kprobe on it sees the arguments.
+ * All are called with BH disabled and must not sleep.
  */
 
 /* Both MPTCP keys are known: called once per connection, client and server
  * side, under the msk data lock, before any data joins the receive stream.
  */
-void mptcp_scramble_established(struct sock *sk, struct mptcp_scramble *scr,
-				u64 local_key, u64 remote_key);
+void mptcp_scramble_hook_established(struct sock *sk,
+				     struct mptcp_scramble *scr,
+				     u64 local_key, u64 remote_key);
+
+/* The connection's state goes away (close or disconnect).  Called under
+ * the msk data lock, only when @scr->active is set.
+ */
+void mptcp_scramble_hook_destroy(struct sock *sk, struct mptcp_scramble *scr);
 
 /* @len bytes at @data were just copied from the application into the msk
  * send queue and no subflow can see them yet.  Under the msk socket lock.
  * The module clears @scr->tx_unhandled once it has scrambled them.
  */
-void mptcp_scramble_tx(struct sock *sk, struct mptcp_scramble *scr,
-		       u8 *data, size_t len);
+void mptcp_scramble_hook_tx(struct sock *sk, struct mptcp_scramble *scr,
+			    u8 *data, size_t len);
 
 /* @len bytes at @data join the in-order receive stream; the memory belongs
  * to this connection alone, and the module clears @scr->rx_unhandled once
  * it has descrambled them.  Or, with @data NULL, @event reports what it
  * took to make an skb private.  Under the msk data lock.
  */
-void mptcp_scramble_rx(struct sock *sk, struct mptcp_scramble *scr,
-		       u8 *data, size_t len,
-		       enum mptcp_scramble_rx_event event);
+void mptcp_scramble_hook_rx(struct sock *sk, struct mptcp_scramble *scr,
+			    u8 *data, size_t len,
+			    enum mptcp_scramble_rx_event event);
 
-/* The connection's state goes away (close or disconnect). */
-void mptcp_scramble_destroy(struct sock *sk, struct mptcp_scramble *scr);
-
-/* An application asked for TCP Fast Open; the module may set @no_syn_data.
- * Under the msk socket lock.
+/* An application asked for TCP Fast Open; the module may set
+ * @scr->no_syn_data.  Under the msk socket lock.
  */
-void mptcp_scramble_fastopen(struct sock *sk, struct mptcp_scramble *scr);
+void mptcp_scramble_hook_fastopen(struct sock *sk, struct mptcp_scramble *scr);
 
 #endif /* __NET_MPTCP_SCRAMBLE_H */
