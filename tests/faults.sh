@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Faults from public MPTCP bug reports, replayed on real connections:
+#
+# - a blocking recv(MSG_PEEK | MSG_WAITALL) while the data is still
+#   arriving over two subflows must return exactly the next bytes and
+#   never spin (mptcp_recvmsg() livelocked on 6.12 after the backport of
+#   upstream 8e04ce45a8db, "mptcp: fix MSG_PEEK stream corruption");
+# - a payload byte changed on the wire with DSS checksums on must never
+#   reach the application: with two subflows the failing one is reset and
+#   the data arrives over the other; with one subflow a scrambled
+#   connection, which must not fall back to TCP, is reset at both ends
+#   (mptcp_net-next issue 265, the MP_FAIL tests).
+#
+# Topology: the two paths of lib.sh.  A tc filter on a client interface's
+# egress stands for the middlebox: for 0.4 s it inverts one payload byte
+# of every client packet carrying SO_MARK 42 (and fixes the TCP checksum,
+# as mptcp_join.sh's MP_FAIL tests do).
+source "$(dirname "$0")/lib.sh"
+
+MB=$((1024 * 1024))
+MARK=42
+
+scr_require_root
+scr_require_cmd ip tc nstat insmod rmmod python3 mptcp-traffic
+scr_require_module_file
+
+scr_set_enabled() {
+	ip netns exec "$SCR_CLI" sysctl -qw net.mptcp_scramble.enabled="$1"
+	ip netns exec "$SCR_SRV" sysctl -qw net.mptcp_scramble.enabled="$1"
+}
+
+# peek_waitall NAME PORT: a 4 MiB stream over two 50 Mbit/s paths, read
+# with recv(MSG_PEEK | MSG_WAITALL) of 150000 bytes at a time (so nearly
+# every peek waits for data still on the way), each peek then read again
+# or discarded; mptcp-traffic checks every peeked and read byte.  Sets
+# $descrambled to what the server descrambled meanwhile.
+peek_waitall() {
+	local r0 peeks
+	r0=$(scr_counter "$SCR_SRV" bytes_descrambled)
+	scr_shape 50mbit
+	scr_transfer "$1" "10.0.1.2:$2" --bytes $((4 * MB)) --pattern text --timeout 30 \
+		::server --recv-mode peek-waitall --read-size 150000 || return
+	scr_shape off
+	peeks=$(scr_json "$SCR_TMP/$1.server.json" peeks)
+	((peeks > 0)) || scr_fail "$1: the server made no peek" || return
+	scr_diag "$1: $peeks peeks, $(scr_json "$SCR_TMP/$1.server.json" subflows) subflows"
+	descrambled=$(($(scr_counter "$SCR_SRV" bytes_descrambled) - r0))
+}
+
+test_peek_waitall_scrambled_returns_next_bytes() {
+	scr_set_enabled 1
+	peek_waitall peek-scrambled 4100 || return
+	# Peeking must not descramble anything twice, nor skip what
+	# MSG_TRUNC discarded.
+	((descrambled == 4 * MB)) || scr_fail "server descrambled $descrambled bytes of $((4 * MB))"
+}
+
+test_peek_waitall_plain_returns_next_bytes() {
+	local rc=0
+	scr_set_enabled 0
+	peek_waitall peek-plain 4101 || rc=1
+	scr_set_enabled 1
+	((rc == 0)) || return
+	((descrambled == 0)) || scr_fail "a plain connection descrambled $descrambled bytes"
+}
+
+# corrupt_window NAME DEV: once the server has received 1 MiB of the
+# running transfer NAME, corrupt DEV's marked egress for 0.4 s.
+corrupt_window() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		(($(scr_counter "$SCR_SRV" bytes_descrambled) - corrupt_base >= MB)) && break
+		sleep 0.05
+	done
+	tc -n "$SCR_CLI" qdisc replace dev "$2" clsact
+	tc -n "$SCR_CLI" filter add dev "$2" egress protocol ip prio 1000 handle $MARK fw \
+		action pedit munge offset 148 u8 invert pipe csum tcp || return
+	sleep 0.4
+	tc -n "$SCR_CLI" qdisc del dev "$2" clsact
+}
+
+csum_errors() {
+	scr_mib "$SCR_SRV" MPTcpExtDataCsumErr
+}
+
+# csum_transfer NAME PORT DEV: 6 MiB client to server at 10 Mbit/s per
+# path, DSS checksums on, DEV corrupted for 0.4 s in the middle.  Returns
+# the transfer's status; sets $csum_failed to the checksum failures seen.
+csum_transfer() {
+	local e0 pid rc
+	e0=$(csum_errors)
+	corrupt_base=$(scr_counter "$SCR_SRV" bytes_descrambled)
+	scr_shape 10mbit
+	scr_transfer "$1" "10.0.1.2:$2" --bytes $((6 * MB)) --pattern digits --timeout 30 \
+		::client --mark $MARK &
+	pid=$!
+	corrupt_window "$1" "$3"
+	wait "$pid"
+	rc=$?
+	scr_shape off
+	csum_failed=$(($(csum_errors) - e0))
+	return $rc
+}
+
+# csum_exercised NAME: the corruption made the receiver's checksum fail.
+csum_exercised() {
+	((csum_failed > 0)) || scr_fail "$1: no DSS checksum failure: the corruption was not exercised"
+}
+
+test_bad_csum_two_subflows_arrives_intact() {
+	local joins
+	joins=$(scr_mib "$SCR_SRV" MPTcpExtMPJoinAckRx)
+	csum_transfer csum-two 4102 c2 || return
+	csum_exercised csum-two || return
+	(($(scr_mib "$SCR_SRV" MPTcpExtMPJoinAckRx) > joins)) || scr_fail "no MP_JOIN subflow: not a two-subflow transfer"
+}
+
+test_bad_csum_one_subflow_resets_scrambled() {
+	local nofb0 err got seconds end rc=0
+	local srv=$SCR_TMP/csum-one.server.json cli=$SCR_TMP/csum-one.client.json
+	nofb0=$(scr_mib "$SCR_SRV" MPTcpExtScrambleNoFallback)
+	ip -n "$SCR_CLI" mptcp endpoint flush
+	csum_transfer csum-one 4103 c1 || rc=$?
+	scr_topology_endpoints
+	csum_exercised csum-one || return
+	[[ -s $srv && -s $cli ]] || scr_fail "no report from the transfer" || return
+	[[ $(scr_json "$srv" mismatch) == None ]] ||
+		scr_fail "the server application received a wrong byte: $(scr_json "$srv" mismatch)" || return
+	got=$(scr_json "$srv" bytes_received)
+	if ((rc == 0)); then
+		# The corruption hit only what the subflow retransmitted in
+		# time: acceptable only if the stream arrived whole.
+		((got == 6 * MB)) || scr_fail "transfer passed with $got bytes"
+		return
+	fi
+	for end in "$srv" "$cli"; do
+		err=$(scr_json "$end" error)
+		seconds=$(scr_json "$end" seconds)
+		case $err in
+		*"closed by the peer"*) scr_fail "$(basename "$end" .json): clean end of stream after a bad checksum: $err" || return ;;
+		timeout*) scr_fail "$(basename "$end" .json): the connection stalled: $err" || return ;;
+		*[Rr]eset* | *[Aa]bort* | *[Pp]ipe*) ;;
+		*) scr_fail "$(basename "$end" .json): unexpected end: $err" || return ;;
+		esac
+		scr_diag "$(basename "$end" .json): $err after ${seconds}s"
+	done
+	(($(scr_mib "$SCR_SRV" MPTcpExtScrambleNoFallback) > nofb0)) ||
+		scr_fail "MPTcpExtScrambleNoFallback did not grow"
+}
+
+# scr_topology_endpoints: the client's path-2 subflow endpoints again.
+scr_topology_endpoints() {
+	ip -n "$SCR_CLI" mptcp endpoint add 10.0.2.1 dev c2 subflow
+	ip -n "$SCR_CLI" mptcp endpoint add dead:2::1 dev c2 subflow
+}
+
+scr_load || scr_skip_all "cannot load $SCR_MODULE"
+scr_topology 2
+for ns in "$SCR_CLI" "$SCR_SRV"; do
+	ip netns exec "$ns" sysctl -qw net.mptcp.checksum_enabled=1
+done
+
+scr_ktap_header
+scr_ktap_plan 4
+scr_run peek_waitall_scrambled_returns_next_bytes test_peek_waitall_scrambled_returns_next_bytes
+scr_run peek_waitall_plain_returns_next_bytes test_peek_waitall_plain_returns_next_bytes
+scr_run bad_csum_two_subflows_arrives_intact test_bad_csum_two_subflows_arrives_intact
+scr_run bad_csum_one_subflow_resets_scrambled test_bad_csum_one_subflow_resets_scrambled
+scr_unload
+scr_finish
