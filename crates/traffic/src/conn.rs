@@ -2,7 +2,7 @@
 
 use crate::size::human_bytes;
 use crate::sys::{self, MptcpInfo, SubflowInfo};
-use crate::transfer::{self, enum_name, Cfg, Direction, Exchange, RecvStats, RrStats, SendStats};
+use crate::transfer::{self, enum_name, Cfg, Direction, Exchange, RecvStats, SendStats, Tally};
 use crate::verify::{SendHash, Verifier};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -162,26 +162,9 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
     // Fallback to TCP is decided in the handshake: ask now, while the connection is surely open.
     let mptcp_at_start = sys::mptcp_info(fd).is_some();
 
-    let mut sst = SendStats::default();
-    let mut rst = RecvStats::default();
-    // What this side receives is what the peer sends.
-    let received = cfg.sent_by_client(spec.role == Role::Server);
-    let mut verifier = if cfg.verify {
-        Verifier::new(received, cfg.seed)
-    } else {
-        Verifier::unchecked(received, cfg.seed)
-    };
-    let new_hash = || {
-        if cfg.verify {
-            SendHash::new()
-        } else {
-            SendHash::unchecked()
-        }
-    };
-    let mut rr = RrStats::default();
+    let mut tally = Tally::new(cfg, spec.role == Role::Client);
     let mut sample = Sample::default();
     let mut error: Option<String> = None;
-    let mut rr_hash: Option<String> = None;
 
     if let Err(e) = sock
         .set_read_timeout(Some(cfg.timeout))
@@ -197,50 +180,24 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
             spec.out
                 .info(&format!("conn {}: TCP_NODELAY not set: {e}", spec.index));
         }
-        let mut h = new_hash();
         let res = match spec.role {
-            Role::Client => transfer::rr_client(
-                fd,
-                cfg,
-                exchange,
-                prefix,
-                &mut h,
-                &mut verifier,
-                &mut sst,
-                &mut rst,
-                &mut rr,
-            )
-            .map(|_| sample = take_sample(fd))
-            .and_then(|_| shutdown(&sock, Shutdown::Write))
-            .and_then(|_| transfer::expect_eof(fd, cfg.timeout, "the last response")),
+            Role::Client => transfer::rr_client(fd, cfg, exchange, prefix, &mut tally)
+                .map(|_| sample = take_sample(fd))
+                .and_then(|_| shutdown(&sock, Shutdown::Write))
+                .and_then(|_| transfer::expect_eof(fd, cfg.timeout, "the last response")),
             Role::Server => {
-                let r = transfer::rr_server(
-                    fd,
-                    cfg,
-                    exchange,
-                    &mut verifier,
-                    &mut h,
-                    &mut sst,
-                    &mut rst,
-                    &mut rr,
-                );
+                let r = transfer::rr_server(fd, cfg, exchange, &mut tally);
                 sample = take_sample(fd);
                 r
             }
         };
-        rr_hash = h.finish_hex();
         if let Err(e) = res {
             error = Some(err_string(e));
         }
     } else {
         let total = cfg.bytes;
         let send_part = |sst: &mut SendStats| -> (Result<()>, Sample) {
-            let mut hash = new_hash();
-            if prefix > 0 {
-                let mut g = crate::pattern::PatternGen::new(cfg.pattern, cfg.seed);
-                hash.update(&g.bytes(0, prefix));
-            }
-            let r = transfer::send_stream(fd, cfg, prefix as u64, total, hash, sst);
+            let r = transfer::send_stream(fd, cfg, prefix as u64, total, sst);
             let smp = take_sample(fd);
             let r = match r {
                 Ok(()) => shutdown(&sock, Shutdown::Write),
@@ -272,8 +229,8 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
         };
         if sends && recvs {
             let ((sr, ss), (rres, rs)) = std::thread::scope(|s| {
-                let h = s.spawn(|| send_part(&mut sst));
-                let r = recv_part(&mut verifier, &mut rst);
+                let h = s.spawn(|| send_part(&mut tally.sent));
+                let r = recv_part(&mut tally.verifier, &mut tally.received);
                 let sr = h.join().unwrap_or_else(|_| {
                     (
                         Err(anyhow::anyhow!("sending thread panicked")),
@@ -286,11 +243,11 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
             sample = richer(rs, ss);
             error = join_errors(sr.err().map(err_string), rres.err().map(err_string));
         } else if sends {
-            let (r, s) = send_part(&mut sst);
+            let (r, s) = send_part(&mut tally.sent);
             sample = s;
             error = r.err().map(err_string);
         } else {
-            let (r, s) = recv_part(&mut verifier, &mut rst);
+            let (r, s) = recv_part(&mut tally.verifier, &mut tally.received);
             sample = s;
             error = r.err().map(err_string);
         }
@@ -299,6 +256,12 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
     drop(sock);
 
     // A data mismatch is the most useful error: put it first.
+    let Tally {
+        sent: sst,
+        received: rst,
+        verifier,
+        rr,
+    } = tally;
     let mismatch = verifier.mismatch.clone();
     if let Some(m) = &mismatch {
         error = join_errors(Some(m.message()), error);
@@ -308,11 +271,7 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
     let mismatched_bytes = verifier.mismatched_bytes;
     let skipped = verifier.skipped_bytes;
     let recv_hash = if recvs { verifier.finish_hex() } else { None };
-    let send_hash = if cfg.rr.is_some() {
-        rr_hash
-    } else {
-        sst.sha256.clone()
-    };
+    let send_hash = sst.hasher.and_then(SendHash::finish_hex);
     let (sha_up, sha_down) = match spec.role {
         Role::Client => (send_hash, recv_hash),
         Role::Server => (recv_hash, send_hash),

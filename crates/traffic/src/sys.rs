@@ -1,7 +1,8 @@
 //! Thin wrappers around the system calls the tool needs, with timeouts
 //! measured from the last progress ("no progress for --timeout seconds").
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
+use std::cell::Cell;
 use std::io;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
@@ -80,25 +81,27 @@ pub fn poll_fd(fd: RawFd, events: i16, timeout: Duration) -> io::Result<bool> {
 }
 
 /// Progress watchdog: an operation fails when it made no progress for `timeout`.
+/// Shared (`&Watchdog`) by the sending and the receiving side of one
+/// request/response exchange, so that progress either way counts.
 pub struct Watchdog {
-    last: Instant,
+    last: Cell<Instant>,
     timeout: Duration,
 }
 
 impl Watchdog {
     pub fn new(timeout: Duration) -> Self {
         Watchdog {
-            last: Instant::now(),
+            last: Cell::new(Instant::now()),
             timeout,
         }
     }
-    pub fn progress(&mut self) {
-        self.last = Instant::now();
+    pub fn progress(&self) {
+        self.last.set(Instant::now());
     }
     /// Called on EAGAIN (or a timed-out blocking call): wait for readiness
     /// or fail once there was no progress for the whole timeout.
-    pub fn wait(&mut self, fd: RawFd, events: i16, what: &str) -> Result<()> {
-        let elapsed = self.last.elapsed();
+    pub fn wait(&self, fd: RawFd, events: i16, what: &str) -> Result<()> {
+        let elapsed = self.last.get().elapsed();
         if elapsed >= self.timeout {
             bail!(
                 "timeout: no progress {what} for {:.1} s",
@@ -109,36 +112,6 @@ impl Watchdog {
             .with_context(|| format!("poll while {what}"))?;
         Ok(())
     }
-}
-
-/// Send the whole buffer, resuming short writes from the unsent offset and
-/// waiting with poll(2) on EAGAIN. Counts calls, short writes and EAGAINs.
-pub fn send_all(
-    fd: RawFd,
-    buf: &[u8],
-    flags: i32,
-    wd: &mut Watchdog,
-    st: &mut crate::transfer::SendStats,
-) -> Result<()> {
-    let mut off = 0;
-    while off < buf.len() {
-        st.send_calls += 1;
-        match send(fd, &buf[off..], flags) {
-            Ok(n) => {
-                if n < buf.len() - off {
-                    st.short_writes += 1;
-                }
-                off += n;
-                wd.progress();
-            }
-            Err(e) if would_block(&e) => {
-                st.eagain += 1;
-                wd.wait(fd, libc::POLLOUT, "sending")?;
-            }
-            Err(e) => return Err(anyhow!("send: {e}")),
-        }
-    }
-    Ok(())
 }
 
 /// getsockopt into a byte buffer; returns the length the kernel filled in.

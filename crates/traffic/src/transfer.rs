@@ -2,7 +2,7 @@
 
 use crate::pattern::{Pattern, PatternGen, SplitMix};
 use crate::sys::{self, Watchdog};
-use crate::verify::{Mismatch, SendHash, Verifier};
+use crate::verify::{hex, Mismatch, SendHash, Verifier};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::ValueEnum;
 use std::fs::File;
@@ -75,6 +75,16 @@ pub enum Exchange {
     Http,
 }
 
+impl Exchange {
+    /// Bytes per request and response, when they are all the same size.
+    fn echo_size(self) -> Option<usize> {
+        match self {
+            Exchange::Echo(size) => Some(size),
+            Exchange::Http => None,
+        }
+    }
+}
+
 /// Where each transaction's request and response sit in their streams.
 struct Plan {
     exchange: Exchange,
@@ -139,15 +149,43 @@ impl Cfg {
             _ => self.pattern,
         }
     }
+
+    /// The check of what an end receives, which the peer sends with `pattern`.
+    pub fn verifier(&self, pattern: Pattern) -> Verifier {
+        if self.verify {
+            Verifier::new(pattern, self.seed)
+        } else {
+            Verifier::unchecked(pattern, self.seed)
+        }
+    }
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SendStats {
     pub bytes: u64,
     pub send_calls: u64,
     pub short_writes: u64,
     pub eagain: u64,
-    pub sha256: Option<String>,
+    /// The hash of every byte handed to the kernel; None until this end
+    /// starts sending.
+    pub hasher: Option<SendHash>,
+}
+
+impl SendStats {
+    /// This end starts sending: from now on, what it sends is hashed.
+    fn start_hashing(&mut self, cfg: &Cfg) {
+        self.hasher = Some(if cfg.verify {
+            SendHash::new()
+        } else {
+            SendHash::unchecked()
+        });
+    }
+
+    fn hash(&mut self, sent: &[u8]) {
+        if let Some(h) = &mut self.hasher {
+            h.update(sent);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -160,6 +198,28 @@ pub struct RecvStats {
     pub trunc_calls: u64,
 }
 
+/// What one end of a connection counts, hashes and checks in its data phase.
+pub struct Tally {
+    pub sent: SendStats,
+    pub received: RecvStats,
+    /// Checks what arrives against the pattern the peer sends.
+    pub verifier: Verifier,
+    pub rr: RrStats,
+}
+
+impl Tally {
+    /// The tally of the client's (`true`) or the server's end.
+    pub fn new(cfg: &Cfg, client: bool) -> Tally {
+        Tally {
+            sent: SendStats::default(),
+            received: RecvStats::default(),
+            // What this end receives is what the peer sends.
+            verifier: cfg.verifier(cfg.sent_by_client(!client)),
+            rr: RrStats::default(),
+        }
+    }
+}
+
 pub fn set_nonblocking(fd: RawFd) -> Result<()> {
     // SAFETY: fcntl on a valid fd.
     let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
@@ -167,6 +227,108 @@ pub fn set_nonblocking(fd: RawFd) -> Result<()> {
         bail!("fcntl(O_NONBLOCK): {}", std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Sending on a connected socket: waits out EAGAIN until the watchdog
+/// gives up, and counts what it does.
+struct Tx<'a> {
+    fd: RawFd,
+    wd: &'a Watchdog,
+    st: &'a mut SendStats,
+}
+
+impl Tx<'_> {
+    /// Send the whole buffer, resuming short writes from the unsent offset and
+    /// waiting with poll(2) on EAGAIN.
+    fn send_all(&mut self, buf: &[u8]) -> Result<()> {
+        let mut off = 0;
+        while off < buf.len() {
+            self.st.send_calls += 1;
+            match sys::send(self.fd, &buf[off..], 0) {
+                Ok(n) => {
+                    if n < buf.len() - off {
+                        self.st.short_writes += 1;
+                    }
+                    off += n;
+                    self.wd.progress();
+                }
+                Err(e) if sys::would_block(&e) => {
+                    self.st.eagain += 1;
+                    self.wd.wait(self.fd, libc::POLLOUT, "sending")?;
+                }
+                Err(e) => bail!("send: {e}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// A zero-copy system call (`name`: sendfile, splice) that moves up to
+    /// `left` bytes (`held`: where they wait) to the socket: retried on
+    /// EINTR and, after a wait, on EAGAIN. Returns how many bytes it moved.
+    fn zero_copy(
+        &mut self,
+        name: &str,
+        left: usize,
+        held: &str,
+        mut call: impl FnMut() -> isize,
+    ) -> Result<usize> {
+        loop {
+            self.st.send_calls += 1;
+            let r = call();
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                if sys::would_block(&e) {
+                    self.st.eagain += 1;
+                    self.wd.wait(self.fd, libc::POLLOUT, "sending")?;
+                    continue;
+                }
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                bail!("{name}: {e}");
+            }
+            if r == 0 {
+                bail!("{name}: returned 0 with {left} bytes {held}");
+            }
+            if (r as usize) < left {
+                self.st.short_writes += 1;
+            }
+            self.wd.progress();
+            return Ok(r as usize);
+        }
+    }
+}
+
+/// Receiving on a connected socket: waits out EAGAIN until the watchdog
+/// gives up, fails on EOF, and counts what it does.
+struct Rx<'a> {
+    fd: RawFd,
+    wd: &'a Watchdog,
+    st: &'a mut RecvStats,
+}
+
+impl Rx<'_> {
+    /// One recv(2) with `flags` into `buf`, when `done` of the `total`
+    /// expected stream bytes are in (for the error messages).
+    fn recv(&mut self, buf: &mut [u8], flags: i32, done: u64, total: u64) -> Result<usize> {
+        loop {
+            self.st.recv_calls += 1;
+            match sys::recv(self.fd, buf, flags) {
+                Ok(0) if !buf.is_empty() => {
+                    bail!("connection closed by the peer after {done} of {total} bytes");
+                }
+                Ok(n) => {
+                    self.wd.progress();
+                    return Ok(n);
+                }
+                Err(e) if sys::would_block(&e) => {
+                    self.st.eagain += 1;
+                    self.wd.wait(self.fd, libc::POLLIN, "receiving")?;
+                }
+                Err(e) => bail!("recv after {done} of {total} bytes: {e}"),
+            }
+        }
+    }
 }
 
 /// Size of the temporary files of the file-based send modes: larger
@@ -243,310 +405,285 @@ fn check_file(gen: &mut PatternGen, off: u64, file: &File, len: usize) -> Result
     Ok(None)
 }
 
-/// Send stream bytes `start..cfg.bytes` (or `total`) with the configured send mode.
-/// `hash` already holds bytes `0..start` (sent with TCP Fast Open).
-pub fn send_stream(
-    fd: RawFd,
-    cfg: &Cfg,
-    start: u64,
-    total: u64,
-    mut hash: SendHash,
-    st: &mut SendStats,
-) -> Result<()> {
-    let mut wd = Watchdog::new(cfg.timeout);
-    let mut gen = PatternGen::new(cfg.pattern, cfg.seed);
-    st.bytes = start;
-    let res = match cfg.send_mode {
+/// Send stream bytes `start..total` with the configured send mode. Bytes
+/// `0..start` already went out with TCP Fast Open: they are only hashed.
+pub fn send_stream(fd: RawFd, cfg: &Cfg, start: u64, total: u64, st: &mut SendStats) -> Result<()> {
+    let wd = Watchdog::new(cfg.timeout);
+    let mut sender = Sender {
+        cfg,
+        gen: PatternGen::new(cfg.pattern, cfg.seed),
+        tx: Tx { fd, wd: &wd, st },
+    };
+    sender.tx.st.start_hashing(cfg);
+    if start > 0 {
+        let sent = PatternGen::new(cfg.pattern, cfg.seed).bytes(0, start as usize);
+        sender.tx.st.hash(&sent);
+    }
+    sender.tx.st.bytes = start;
+    match cfg.send_mode {
         SendMode::Blocking | SendMode::Nonblocking | SendMode::Small | SendMode::Large => {
             if cfg.send_mode == SendMode::Nonblocking {
                 set_nonblocking(fd)?;
             }
-            send_buffers(fd, cfg, &mut gen, start, total, &mut hash, &mut wd, st)
+            sender.buffers(start, total)
         }
-        SendMode::MmapRo | SendMode::MmapShared | SendMode::Sendfile => {
-            send_files(fd, cfg, &mut gen, start, total, &mut hash, &mut wd, st)
-        }
-        SendMode::Splice => send_splice(fd, &mut gen, start, total, &mut hash, &mut wd, st),
-    };
-    st.sha256 = hash.finish_hex();
-    res
+        SendMode::MmapRo | SendMode::MmapShared | SendMode::Sendfile => sender.files(start, total),
+        SendMode::Splice => sender.splice(start, total),
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn send_buffers(
-    fd: RawFd,
-    cfg: &Cfg,
-    gen: &mut PatternGen,
-    start: u64,
-    total: u64,
-    hash: &mut SendHash,
-    wd: &mut Watchdog,
-    st: &mut SendStats,
-) -> Result<()> {
-    let chunk = match cfg.send_mode {
-        SendMode::Large => cfg.write_size.max(1 << 20),
-        SendMode::Small => 100,
-        _ => cfg.write_size,
-    };
-    let mut pristine = vec![0u8; chunk];
-    let mut buf = vec![0u8; chunk];
-    let mut rng = SplitMix::new(cfg.seed ^ 0x0073_6d61_6c6c);
-    let mut off = start;
-    while off < total {
-        let want = if cfg.send_mode == SendMode::Small {
-            rng.range(1, 100) as usize
-        } else {
-            chunk
+/// The sending end of a stream: the pattern, handed to the kernel as
+/// --send-mode says.
+struct Sender<'a> {
+    cfg: &'a Cfg,
+    gen: PatternGen,
+    tx: Tx<'a>,
+}
+
+impl Sender<'_> {
+    /// Stream bytes `start..total` from memory buffers.
+    fn buffers(&mut self, start: u64, total: u64) -> Result<()> {
+        let cfg = self.cfg;
+        let chunk = match cfg.send_mode {
+            SendMode::Large => cfg.write_size.max(1 << 20),
+            SendMode::Small => 100,
+            _ => cfg.write_size,
         };
-        let n = (want as u64).min(total - off) as usize;
-        gen.fill(off, &mut pristine[..n]);
-        hash.update(&pristine[..n]);
-        if cfg.verify {
-            buf[..n].copy_from_slice(&pristine[..n]);
-            sys::send_all(fd, &buf[..n], 0, wd, st)?;
-            // Invariant: the kernel must never write into application memory.
-            if let Some(m) = Mismatch::find(off, &pristine[..n], &buf[..n]) {
-                bail!("the send buffer changed during send() ({})", m.message());
+        let mut pristine = vec![0u8; chunk];
+        let mut buf = vec![0u8; chunk];
+        let mut rng = SplitMix::new(cfg.seed ^ 0x0073_6d61_6c6c);
+        let mut off = start;
+        while off < total {
+            let want = if cfg.send_mode == SendMode::Small {
+                rng.range(1, 100) as usize
+            } else {
+                chunk
+            };
+            let n = (want as u64).min(total - off) as usize;
+            self.gen.fill(off, &mut pristine[..n]);
+            self.tx.st.hash(&pristine[..n]);
+            if cfg.verify {
+                buf[..n].copy_from_slice(&pristine[..n]);
+                self.tx.send_all(&buf[..n])?;
+                // Invariant: the kernel must never write into application memory.
+                if let Some(m) = Mismatch::find(off, &pristine[..n], &buf[..n]) {
+                    bail!("the send buffer changed during send() ({})", m.message());
+                }
+            } else {
+                self.tx.send_all(&pristine[..n])?;
             }
-        } else {
-            sys::send_all(fd, &pristine[..n], 0, wd, st)?;
+            off += n as u64;
+            self.tx.st.bytes = off;
         }
-        off += n as u64;
-        st.bytes = off;
+        Ok(())
     }
-    Ok(())
-}
 
-#[allow(clippy::too_many_arguments)]
-fn send_files(
-    fd: RawFd,
-    cfg: &Cfg,
-    gen: &mut PatternGen,
-    start: u64,
-    total: u64,
-    hash: &mut SendHash,
-    wd: &mut Watchdog,
-    st: &mut SendStats,
-) -> Result<()> {
-    let mut buf = vec![0u8; GEN_PIECE];
-    let mut off = start;
-    while off < total {
-        let w = (total - off).min(FILE_WINDOW) as usize;
-        // A fresh file per window: pages still referenced by in-flight
-        // sendfile() skbs are never rewritten.
-        let mut file = tempfile::tempfile_in(&cfg.tmpdir)
-            .with_context(|| format!("creating a temporary file in {}", cfg.tmpdir.display()))?;
-        let mut pos = 0usize;
-        while pos < w {
-            let n = GEN_PIECE.min(w - pos);
-            gen.fill(off + pos as u64, &mut buf[..n]);
-            hash.update(&buf[..n]);
-            file.write_all(&buf[..n])
-                .context("writing the temporary file")?;
-            pos += n;
-        }
-        match cfg.send_mode {
-            SendMode::MmapRo => {
-                let map = Mmap::new(&file, w, libc::PROT_READ, libc::MAP_PRIVATE)?;
-                for (i, piece) in map.as_slice().chunks(cfg.write_size).enumerate() {
-                    sys::send_all(fd, piece, 0, wd, st)?;
-                    st.bytes = off + (i * cfg.write_size + piece.len()) as u64;
-                }
-                if let Some(m) = check_region(gen, off, map.as_slice()).filter(|_| cfg.verify) {
-                    bail!(
-                        "the read-only mapping changed during send() ({})",
-                        m.message()
-                    );
-                }
+    /// Stream bytes `start..total` from temporary files: mapped, or with sendfile(2).
+    fn files(&mut self, start: u64, total: u64) -> Result<()> {
+        let cfg = self.cfg;
+        let mut buf = vec![0u8; GEN_PIECE];
+        let mut off = start;
+        while off < total {
+            let w = (total - off).min(FILE_WINDOW) as usize;
+            // A fresh file per window: pages still referenced by in-flight
+            // sendfile() skbs are never rewritten.
+            let mut file = tempfile::tempfile_in(&cfg.tmpdir).with_context(|| {
+                format!("creating a temporary file in {}", cfg.tmpdir.display())
+            })?;
+            let mut pos = 0usize;
+            while pos < w {
+                let n = GEN_PIECE.min(w - pos);
+                self.gen.fill(off + pos as u64, &mut buf[..n]);
+                self.tx.st.hash(&buf[..n]);
+                file.write_all(&buf[..n])
+                    .context("writing the temporary file")?;
+                pos += n;
             }
-            SendMode::MmapShared => {
-                {
-                    let map = Mmap::new(
+            match cfg.send_mode {
+                SendMode::MmapRo => {
+                    let map = Mmap::new(&file, w, libc::PROT_READ, libc::MAP_PRIVATE)?;
+                    self.mapping(&map, off)?;
+                    if cfg.verify {
+                        if let Some(m) = check_region(&mut self.gen, off, map.as_slice()) {
+                            bail!(
+                                "the read-only mapping changed during send() ({})",
+                                m.message()
+                            );
+                        }
+                    }
+                }
+                SendMode::MmapShared => {
+                    {
+                        let map = Mmap::new(
+                            &file,
+                            w,
+                            libc::PROT_READ | libc::PROT_WRITE,
+                            libc::MAP_SHARED,
+                        )?;
+                        self.mapping(&map, off)?;
+                        map.msync()?;
+                    }
+                    file.sync_data().context("fsync of the MAP_SHARED file")?;
+                    self.check_file(
                         &file,
+                        off,
                         w,
-                        libc::PROT_READ | libc::PROT_WRITE,
-                        libc::MAP_SHARED,
+                        "the MAP_SHARED file changed on disk during send()",
                     )?;
-                    for (i, piece) in map.as_slice().chunks(cfg.write_size).enumerate() {
-                        sys::send_all(fd, piece, 0, wd, st)?;
-                        st.bytes = off + (i * cfg.write_size + piece.len()) as u64;
-                    }
-                    map.msync()?;
                 }
-                file.sync_data().context("fsync of the MAP_SHARED file")?;
-                if let Some(m) = if cfg.verify {
-                    check_file(gen, off, &file, w)?
-                } else {
-                    None
-                } {
-                    bail!(
-                        "the MAP_SHARED file changed on disk during send() ({})",
-                        m.message()
-                    );
-                }
-            }
-            _ => {
-                let mut foff: libc::off_t = 0;
-                let end = w as libc::off_t;
-                while foff < end {
-                    let left = (end - foff) as usize;
-                    st.send_calls += 1;
-                    // SAFETY: valid fds and a pointer to a local offset.
-                    let r = unsafe { libc::sendfile(fd, file.as_raw_fd(), &mut foff, left) };
-                    if r < 0 {
-                        let e = std::io::Error::last_os_error();
-                        if sys::would_block(&e) {
-                            st.eagain += 1;
-                            wd.wait(fd, libc::POLLOUT, "sending")?;
-                            continue;
-                        }
-                        if e.kind() == std::io::ErrorKind::Interrupted {
-                            continue;
-                        }
-                        bail!("sendfile: {e}");
+                _ => {
+                    let (fd, file_fd) = (self.tx.fd, file.as_raw_fd());
+                    let mut foff: libc::off_t = 0;
+                    let end = w as libc::off_t;
+                    while foff < end {
+                        let left = (end - foff) as usize;
+                        self.tx.zero_copy("sendfile", left, "left", || {
+                            // SAFETY: valid fds and a pointer to a local offset.
+                            unsafe { libc::sendfile(fd, file_fd, &mut foff, left) }
+                        })?;
+                        self.tx.st.bytes = off + foff as u64;
                     }
-                    if r == 0 {
-                        bail!("sendfile: returned 0 with {left} bytes left");
-                    }
-                    if (r as usize) < left {
-                        st.short_writes += 1;
-                    }
-                    wd.progress();
-                    st.bytes = off + foff as u64;
-                }
-                if let Some(m) = if cfg.verify {
-                    check_file(gen, off, &file, w)?
-                } else {
-                    None
-                } {
-                    bail!(
-                        "the sendfile() source file changed during send ({})",
-                        m.message()
-                    );
+                    self.check_file(
+                        &file,
+                        off,
+                        w,
+                        "the sendfile() source file changed during send",
+                    )?;
                 }
             }
+            off += w as u64;
+            self.tx.st.bytes = off;
         }
-        off += w as u64;
-        st.bytes = off;
+        Ok(())
     }
-    Ok(())
-}
 
-fn send_splice(
-    fd: RawFd,
-    gen: &mut PatternGen,
-    start: u64,
-    total: u64,
-    hash: &mut SendHash,
-    wd: &mut Watchdog,
-    st: &mut SendStats,
-) -> Result<()> {
-    let mut fds = [0i32; 2];
-    // SAFETY: fds is a valid array of two ints.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        bail!("pipe2: {}", std::io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 just returned these fds; we own them.
-    let (pr, pw) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // A larger pipe means fewer calls; fall back to the default size.
-    // SAFETY: fcntl on our own pipe fds.
-    unsafe {
-        libc::fcntl(pw.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
-    }
-    let cap = unsafe { libc::fcntl(pw.as_raw_fd(), libc::F_GETPIPE_SZ) };
-    let cap = if cap > 0 { cap as usize } else { 65536 };
-    let mut buf = vec![0u8; cap];
-    let mut off = start;
-    while off < total {
-        let n = (cap as u64).min(total - off) as usize;
-        gen.fill(off, &mut buf[..n]);
-        hash.update(&buf[..n]);
-        // The pipe is empty and n <= its capacity: this write does not block.
-        let mut w = 0;
-        while w < n {
-            // SAFETY: writing from a valid slice.
-            let r = unsafe { libc::write(pw.as_raw_fd(), buf[w..n].as_ptr().cast(), n - w) };
-            if r < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                bail!("write to pipe: {e}");
-            }
-            w += r as usize;
+    /// Send a mapping of stream bytes from `off` on, in --write-size pieces.
+    fn mapping(&mut self, map: &Mmap, off: u64) -> Result<()> {
+        let size = self.cfg.write_size;
+        for (i, piece) in map.as_slice().chunks(size).enumerate() {
+            self.tx.send_all(piece)?;
+            self.tx.st.bytes = off + (i * size + piece.len()) as u64;
         }
-        let mut left = n;
-        while left > 0 {
+        Ok(())
+    }
+
+    /// With checking on, the file sent from (stream bytes `off..off + len`)
+    /// must still hold the pattern: else fail with `what` changed.
+    fn check_file(&mut self, file: &File, off: u64, len: usize, what: &str) -> Result<()> {
+        if self.cfg.verify {
+            if let Some(m) = check_file(&mut self.gen, off, file, len)? {
+                bail!("{what} ({})", m.message());
+            }
+        }
+        Ok(())
+    }
+
+    /// Stream bytes `start..total` through a pipe with splice(2).
+    fn splice(&mut self, start: u64, total: u64) -> Result<()> {
+        let mut fds = [0i32; 2];
+        // SAFETY: fds is a valid array of two ints.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+            bail!("pipe2: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 just returned these fds; we own them.
+        let (pr, pw) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // A larger pipe means fewer calls; fall back to the default size.
+        // SAFETY: fcntl on our own pipe fds.
+        unsafe {
+            libc::fcntl(pw.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+        }
+        let cap = unsafe { libc::fcntl(pw.as_raw_fd(), libc::F_GETPIPE_SZ) };
+        let cap = if cap > 0 { cap as usize } else { 65536 };
+        let mut buf = vec![0u8; cap];
+        let fd = self.tx.fd;
+        let mut off = start;
+        while off < total {
+            let n = (cap as u64).min(total - off) as usize;
+            self.gen.fill(off, &mut buf[..n]);
+            self.tx.st.hash(&buf[..n]);
+            // The pipe is empty and n <= its capacity: this write does not block.
+            let mut w = 0;
+            while w < n {
+                // SAFETY: writing from a valid slice.
+                let r = unsafe { libc::write(pw.as_raw_fd(), buf[w..n].as_ptr().cast(), n - w) };
+                if r < 0 {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() == std::io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    bail!("write to pipe: {e}");
+                }
+                w += r as usize;
+            }
             let more = if off + (n as u64) < total {
                 libc::SPLICE_F_MORE
             } else {
                 0
             };
-            st.send_calls += 1;
-            // SAFETY: valid fds, null offsets (pipe and socket).
-            let r = unsafe {
-                libc::splice(
-                    pr.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    fd,
-                    std::ptr::null_mut(),
-                    left,
-                    libc::SPLICE_F_MOVE | more,
-                )
-            };
-            if r < 0 {
-                let e = std::io::Error::last_os_error();
-                if sys::would_block(&e) {
-                    st.eagain += 1;
-                    wd.wait(fd, libc::POLLOUT, "sending")?;
-                    continue;
-                }
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                bail!("splice: {e}");
+            let mut left = n;
+            while left > 0 {
+                let moved = self.tx.zero_copy("splice", left, "in the pipe", || {
+                    // SAFETY: valid fds, null offsets (pipe and socket).
+                    unsafe {
+                        libc::splice(
+                            pr.as_raw_fd(),
+                            std::ptr::null_mut(),
+                            fd,
+                            std::ptr::null_mut(),
+                            left,
+                            libc::SPLICE_F_MOVE | more,
+                        )
+                    }
+                })?;
+                left -= moved;
+                self.tx.st.bytes = off + (n - left) as u64;
             }
-            if r == 0 {
-                bail!("splice: returned 0 with {left} bytes in the pipe");
-            }
-            if (r as usize) < left {
-                st.short_writes += 1;
-            }
-            left -= r as usize;
-            wd.progress();
-            st.bytes = off + (n - left) as u64;
+            off += n as u64;
         }
-        off += n as u64;
+        Ok(())
     }
-    Ok(())
 }
 
-/// recv(2) that waits (poll) on EAGAIN and fails on EOF or on no progress.
-fn recv_some(
-    fd: RawFd,
-    buf: &mut [u8],
-    flags: i32,
-    v_off: u64,
-    total: u64,
-    wd: &mut Watchdog,
-    st: &mut RecvStats,
-) -> Result<usize> {
-    loop {
-        st.recv_calls += 1;
-        match sys::recv(fd, buf, flags) {
-            Ok(0) if !buf.is_empty() => {
-                bail!("connection closed by the peer after {v_off} of {total} bytes");
-            }
-            Ok(n) => {
-                wd.progress();
-                return Ok(n);
-            }
-            Err(e) if sys::would_block(&e) => {
-                st.eagain += 1;
-                wd.wait(fd, libc::POLLIN, "receiving")?;
-            }
-            Err(e) => return Err(anyhow!("recv after {v_off} of {total} bytes: {e}")),
-        }
+/// The peek receive modes read stream bytes twice; both reads must agree.
+#[derive(Clone, Copy)]
+enum Reread {
+    /// MSG_PEEK, then a read of the same bytes.
+    PeekRead,
+    /// A plain MSG_PEEK, then MSG_PEEK | MSG_WAITALL.
+    PeekWaitallPeek,
+    /// MSG_PEEK | MSG_WAITALL, then a read of the same bytes.
+    WaitallPeekRead,
+}
+
+impl Reread {
+    /// Compare the bytes of the `first` and the `then` read from stream
+    /// offset `off`: a difference is counted and described.
+    fn check(self, off: u64, first: &[u8], then: &[u8], st: &mut RecvStats) -> Option<String> {
+        let m = Mismatch::find(off, first, then)?;
+        st.peek_mismatches += 1;
+        let (what, first, then) = match self {
+            Reread::PeekRead => (
+                "MSG_PEEK returned other bytes than the read that followed it",
+                "peeked",
+                "got",
+            ),
+            Reread::PeekWaitallPeek => (
+                "MSG_PEEK | MSG_WAITALL returned other bytes than the plain MSG_PEEK before it",
+                "first",
+                "then",
+            ),
+            Reread::WaitallPeekRead => (
+                "MSG_PEEK | MSG_WAITALL returned other bytes than the read that followed it",
+                "peeked",
+                "got",
+            ),
+        };
+        Some(format!(
+            "{what}: at stream offset {} {first} {} {then} {}",
+            m.offset,
+            hex(&m.expected),
+            hex(&m.got)
+        ))
     }
 }
 
@@ -558,7 +695,8 @@ pub fn recv_stream(
     v: &mut Verifier,
     st: &mut RecvStats,
 ) -> Result<()> {
-    let mut wd = Watchdog::new(cfg.timeout);
+    let wd = Watchdog::new(cfg.timeout);
+    let mut rx = Rx { fd, wd: &wd, st };
     let mut buf = vec![0u8; cfg.read_size];
     let mut buf2 = if matches!(cfg.recv_mode, RecvMode::Peek | RecvMode::PeekWaitall) {
         vec![0u8; cfg.read_size]
@@ -566,123 +704,63 @@ pub fn recv_stream(
         Vec::new()
     };
     let mut chunk_no = 0u64;
-    let mut peek_error: Option<String> = None;
+    // The first reread that disagreed (`or`, not `or_else`: every
+    // disagreement is counted).
+    let mut reread_error: Option<String> = None;
     while v.offset < total {
         let want = (cfg.read_size as u64).min(total - v.offset) as usize;
         match cfg.recv_mode {
             RecvMode::Read => {
-                let n = recv_some(fd, &mut buf[..want], 0, v.offset, total, &mut wd, st)?;
+                let n = rx.recv(&mut buf[..want], 0, v.offset, total)?;
                 v.check(&buf[..n]);
             }
             RecvMode::Waitall => {
-                let n = recv_some(
-                    fd,
-                    &mut buf[..want],
-                    libc::MSG_WAITALL,
-                    v.offset,
-                    total,
-                    &mut wd,
-                    st,
-                )?;
+                let n = rx.recv(&mut buf[..want], libc::MSG_WAITALL, v.offset, total)?;
                 if n < want {
-                    st.short_reads += 1;
+                    rx.st.short_reads += 1;
                 }
                 v.check(&buf[..n]);
             }
             RecvMode::Peek => {
-                let n = recv_some(
-                    fd,
-                    &mut buf[..want],
-                    libc::MSG_PEEK,
-                    v.offset,
-                    total,
-                    &mut wd,
-                    st,
-                )?;
-                st.peeks += 1;
-                let m = recv_some(fd, &mut buf2[..n], 0, v.offset, total, &mut wd, st)?;
-                if let Some(mm) = Mismatch::find(v.offset, &buf[..m], &buf2[..m]) {
-                    st.peek_mismatches += 1;
-                    if peek_error.is_none() {
-                        peek_error = Some(format!(
-                            "MSG_PEEK returned other bytes than the read that followed it: at stream offset {} peeked {} got {}",
-                            mm.offset,
-                            crate::verify::hex(&mm.expected),
-                            crate::verify::hex(&mm.got)
-                        ));
-                    }
-                }
+                let n = rx.recv(&mut buf[..want], libc::MSG_PEEK, v.offset, total)?;
+                rx.st.peeks += 1;
+                let m = rx.recv(&mut buf2[..n], 0, v.offset, total)?;
+                reread_error =
+                    reread_error.or(Reread::PeekRead.check(v.offset, &buf[..m], &buf2[..m], rx.st));
                 v.check(&buf2[..m]);
             }
             RecvMode::PeekWaitall => {
                 let plain_peek = if chunk_no % 3 == 2 {
-                    st.peeks += 1;
-                    recv_some(
-                        fd,
-                        &mut buf2[..want],
-                        libc::MSG_PEEK,
-                        v.offset,
-                        total,
-                        &mut wd,
-                        st,
-                    )?
+                    rx.st.peeks += 1;
+                    rx.recv(&mut buf2[..want], libc::MSG_PEEK, v.offset, total)?
                 } else {
                     0
                 };
-                let n = recv_some(
-                    fd,
-                    &mut buf[..want],
-                    libc::MSG_PEEK | libc::MSG_WAITALL,
-                    v.offset,
-                    total,
-                    &mut wd,
-                    st,
-                )?;
-                st.peeks += 1;
+                let flags = libc::MSG_PEEK | libc::MSG_WAITALL;
+                let n = rx.recv(&mut buf[..want], flags, v.offset, total)?;
+                rx.st.peeks += 1;
                 if n < want {
-                    st.short_reads += 1;
+                    rx.st.short_reads += 1;
                 }
                 let k = plain_peek.min(n);
-                if let Some(mm) = Mismatch::find(v.offset, &buf2[..k], &buf[..k]) {
-                    st.peek_mismatches += 1;
-                    peek_error.get_or_insert(format!(
-                        "MSG_PEEK | MSG_WAITALL returned other bytes than the plain MSG_PEEK before it: at stream offset {} first {} then {}",
-                        mm.offset,
-                        crate::verify::hex(&mm.expected),
-                        crate::verify::hex(&mm.got)
-                    ));
-                }
+                reread_error = reread_error.or(Reread::PeekWaitallPeek.check(
+                    v.offset,
+                    &buf2[..k],
+                    &buf[..k],
+                    rx.st,
+                ));
                 if chunk_no.is_multiple_of(2) {
-                    let m = recv_some(
-                        fd,
-                        &mut buf2[..n],
-                        libc::MSG_WAITALL,
+                    let m = rx.recv(&mut buf2[..n], libc::MSG_WAITALL, v.offset, total)?;
+                    reread_error = reread_error.or(Reread::WaitallPeekRead.check(
                         v.offset,
-                        total,
-                        &mut wd,
-                        st,
-                    )?;
-                    if let Some(mm) = Mismatch::find(v.offset, &buf[..m], &buf2[..m]) {
-                        st.peek_mismatches += 1;
-                        peek_error.get_or_insert(format!(
-                            "MSG_PEEK | MSG_WAITALL returned other bytes than the read that followed it: at stream offset {} peeked {} got {}",
-                            mm.offset,
-                            crate::verify::hex(&mm.expected),
-                            crate::verify::hex(&mm.got)
-                        ));
-                    }
+                        &buf[..m],
+                        &buf2[..m],
+                        rx.st,
+                    ));
                     v.check(&buf2[..m]);
                 } else {
-                    let m = recv_some(
-                        fd,
-                        &mut buf2[..n],
-                        libc::MSG_TRUNC,
-                        v.offset,
-                        total,
-                        &mut wd,
-                        st,
-                    )?;
-                    st.trunc_calls += 1;
+                    let m = rx.recv(&mut buf2[..n], libc::MSG_TRUNC, v.offset, total)?;
+                    rx.st.trunc_calls += 1;
                     if m != n {
                         bail!("recv(MSG_TRUNC) of {n} peeked bytes returned {m}");
                     }
@@ -692,29 +770,21 @@ pub fn recv_stream(
             }
             RecvMode::Trunc => {
                 if chunk_no % 2 == 1 {
-                    let n = recv_some(
-                        fd,
-                        &mut buf[..want],
-                        libc::MSG_TRUNC,
-                        v.offset,
-                        total,
-                        &mut wd,
-                        st,
-                    )?;
-                    st.trunc_calls += 1;
+                    let n = rx.recv(&mut buf[..want], libc::MSG_TRUNC, v.offset, total)?;
+                    rx.st.trunc_calls += 1;
                     if n > want {
                         bail!("recv(MSG_TRUNC) of {want} bytes returned {n}");
                     }
                     v.skip(n);
                 } else {
-                    let n = recv_some(fd, &mut buf[..want], 0, v.offset, total, &mut wd, st)?;
+                    let n = rx.recv(&mut buf[..want], 0, v.offset, total)?;
                     v.check(&buf[..n]);
                 }
                 chunk_no += 1;
             }
         }
     }
-    if let Some(e) = peek_error {
+    if let Some(e) = reread_error {
         bail!(e);
     }
     Ok(())
@@ -722,7 +792,7 @@ pub fn recv_stream(
 
 /// After the expected bytes, the peer must close: recv returns 0.
 pub fn expect_eof(fd: RawFd, timeout: Duration, what: &str) -> Result<()> {
-    let mut wd = Watchdog::new(timeout);
+    let wd = Watchdog::new(timeout);
     let mut b = [0u8; 256];
     loop {
         match sys::recv(fd, &mut b, 0) {
@@ -775,28 +845,32 @@ impl RrStats {
 /// Request/response, client side: send each request, wait for its whole
 /// response. The first `prefix` bytes of the first request already went out
 /// with TCP Fast Open.
-#[allow(clippy::too_many_arguments)]
 pub fn rr_client(
     fd: RawFd,
     cfg: &Cfg,
     exchange: Exchange,
     prefix: usize,
-    up: &mut SendHash,
-    down: &mut Verifier,
-    sst: &mut SendStats,
-    rst: &mut RecvStats,
-    rr: &mut RrStats,
+    t: &mut Tally,
 ) -> Result<()> {
-    let mut wd = Watchdog::new(cfg.timeout);
+    t.sent.start_hashing(cfg);
+    let wd = Watchdog::new(cfg.timeout);
+    let mut tx = Tx {
+        fd,
+        wd: &wd,
+        st: &mut t.sent,
+    };
+    let mut rx = Rx {
+        fd,
+        wd: &wd,
+        st: &mut t.received,
+    };
+    let (down, rr) = (&mut t.verifier, &mut t.rr);
     let mut plan = Plan::new(cfg, exchange);
     let mut gen = PatternGen::new(cfg.sent_by_client(true), cfg.seed);
     let mut req = Vec::new();
     let mut resp = Vec::new();
     let start = Instant::now();
-    rr.size = match exchange {
-        Exchange::Echo(size) => Some(size),
-        Exchange::Http => None,
-    };
+    rr.size = exchange.echo_size();
     loop {
         let t = rr.transactions;
         if let Some(max) = cfg.transactions {
@@ -811,22 +885,15 @@ pub fn rr_client(
         req.resize(len, 0);
         resp.resize(resp_len, 0);
         gen.fill(off, &mut req);
-        up.update(&req);
+        tx.st.hash(&req);
         let t0 = Instant::now();
         let skip = if t == 0 { prefix.min(len) } else { 0 };
-        sys::send_all(fd, &req[skip..], 0, &mut wd, sst)?;
-        sst.bytes += len as u64;
+        tx.send_all(&req[skip..])?;
+        tx.st.bytes += len as u64;
+        let resp_end = resp_off + resp_len as u64;
         let mut got = 0;
         while got < resp_len {
-            let n = recv_some(
-                fd,
-                &mut resp[got..],
-                0,
-                down.offset,
-                resp_off + resp_len as u64,
-                &mut wd,
-                rst,
-            )?;
+            let n = rx.recv(&mut resp[got..], 0, down.offset, resp_end)?;
             down.check(&resp[got..got + n]);
             got += n;
         }
@@ -842,26 +909,20 @@ pub fn rr_client(
 /// Request/response, server side: read each request, then echo it (--rr)
 /// or send the response that belongs to it (--http), until the client
 /// closes.
-#[allow(clippy::too_many_arguments)]
-pub fn rr_server(
-    fd: RawFd,
-    cfg: &Cfg,
-    exchange: Exchange,
-    up: &mut Verifier,
-    down: &mut SendHash,
-    sst: &mut SendStats,
-    rst: &mut RecvStats,
-    rr: &mut RrStats,
-) -> Result<()> {
-    let mut wd = Watchdog::new(cfg.timeout);
+pub fn rr_server(fd: RawFd, cfg: &Cfg, exchange: Exchange, t: &mut Tally) -> Result<()> {
+    t.sent.start_hashing(cfg);
+    let wd = Watchdog::new(cfg.timeout);
+    let mut tx = Tx {
+        fd,
+        wd: &wd,
+        st: &mut t.sent,
+    };
+    let (up, rst, rr) = (&mut t.verifier, &mut t.received, &mut t.rr);
     let mut plan = Plan::new(cfg, exchange);
     let mut gen = PatternGen::new(cfg.sent_by_client(false), cfg.seed);
     let mut req = Vec::new();
     let mut resp = Vec::new();
-    rr.size = match exchange {
-        Exchange::Echo(size) => Some(size),
-        Exchange::Http => None,
-    };
+    rr.size = exchange.echo_size();
     loop {
         let (_, size) = plan.message(rr.transactions, true)?;
         req.resize(size, 0);
@@ -895,9 +956,9 @@ pub fn rr_server(
                 &resp
             }
         };
-        down.update(answer);
-        sys::send_all(fd, answer, 0, &mut wd, sst)?;
-        sst.bytes += answer.len() as u64;
+        tx.st.hash(answer);
+        tx.send_all(answer)?;
+        tx.st.bytes += answer.len() as u64;
         rr.transactions += 1;
     }
 }
