@@ -3,11 +3,12 @@
 use crate::size::human_bytes;
 use crate::sys::{self, MptcpInfo, SubflowInfo};
 use crate::transfer::{self, enum_name, Cfg, Direction, Exchange, RecvStats, SendStats, Tally};
-use crate::verify::{SendHash, Verifier};
-use anyhow::{Context, Result};
+use crate::verify::{Mismatch, SendHash, Verifier};
+use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
-use socket2::Socket;
-use std::net::Shutdown;
+use socket2::{SockAddr, Socket};
+use std::fmt;
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
@@ -56,6 +57,18 @@ pub struct Outcome {
     pub bytes: u64,
     pub transactions: u64,
     pub error: Option<String>,
+}
+
+impl Outcome {
+    /// A connection that failed with `error` before it transferred anything.
+    pub fn failed(error: String) -> Outcome {
+        Outcome {
+            ok: false,
+            bytes: 0,
+            transactions: 0,
+            error: Some(error),
+        }
+    }
 }
 
 /// Connection state as seen by the kernel at the end of the data phase.
@@ -118,283 +131,408 @@ pub struct ConnSpec<'a> {
     pub start: Instant,
 }
 
+impl ConnSpec<'_> {
+    /// Whether this end sends, and whether it receives.
+    fn directions(&self) -> (bool, bool) {
+        if self.cfg.rr.is_some() {
+            return (true, true);
+        }
+        let up = matches!(self.cfg.direction, Direction::Up | Direction::Both);
+        let down = matches!(self.cfg.direction, Direction::Down | Direction::Both);
+        match self.role {
+            Role::Client => (up, down),
+            Role::Server => (down, up),
+        }
+    }
+
+    /// How many bytes TCP Fast Open already sent.
+    fn prefix(&self) -> usize {
+        self.fastopen.map(|f| f.sendto_bytes).unwrap_or(0)
+    }
+}
+
+/// The IP address and port of a socket address, if it has them.
+pub fn ip_addr(a: std::io::Result<SockAddr>) -> Option<SocketAddr> {
+    a.ok().and_then(|a| a.as_socket())
+}
+
+/// Run the data phase on an established socket, print the report, return the outcome.
+pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
+    let local = ip_addr(sock.local_addr()).map(|a| a.to_string());
+    let peer = ip_addr(sock.peer_addr()).map(|a| a.to_string());
+    // Fallback to TCP is decided in the handshake: ask now, while the connection is surely open.
+    let mptcp_at_start = sys::mptcp_info(sock.as_raw_fd()).is_some();
+    let mut tally = Tally::new(spec.cfg, spec.role == Role::Client);
+    let mut sample = Sample::default();
+    let result = data_phase(&sock, spec, &mut tally, &mut sample);
+    let seconds = spec.start.elapsed().as_secs_f64();
+    drop(sock);
+    let report = Report {
+        spec,
+        local,
+        peer,
+        mptcp_at_start,
+        seconds,
+        tally,
+        sample,
+    };
+    report.print(result)
+}
+
+/// The data phase: Ok, or what ended it. `sample` gets the kernel's view
+/// of the connection near its end.
+fn data_phase(
+    sock: &Socket,
+    spec: &ConnSpec,
+    tally: &mut Tally,
+    sample: &mut Sample,
+) -> Result<()> {
+    let timeout = Some(spec.cfg.timeout);
+    sock.set_read_timeout(timeout)
+        .and_then(|()| sock.set_write_timeout(timeout))
+        .context("setting socket timeouts")?;
+    match spec.cfg.rr {
+        Some(exchange) => request_response(sock, spec, exchange, tally, sample),
+        None => streams(sock, spec, tally, sample),
+    }
+}
+
 fn shutdown(sock: &Socket, how: Shutdown) -> Result<()> {
     sock.shutdown(how)
         .with_context(|| format!("shutdown({how:?})"))
 }
 
-fn join_errors(a: Option<String>, b: Option<String>) -> Option<String> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
-        (a, b) => a.or(b),
+/// Request/response (--rr, --http).
+fn request_response(
+    sock: &Socket,
+    spec: &ConnSpec,
+    exchange: Exchange,
+    tally: &mut Tally,
+    sample: &mut Sample,
+) -> Result<()> {
+    let (cfg, fd) = (spec.cfg, sock.as_raw_fd());
+    if let Err(e) = sock.set_nodelay(true) {
+        spec.out
+            .info(&format!("conn {}: TCP_NODELAY not set: {e}", spec.index));
+    }
+    match spec.role {
+        Role::Client => {
+            transfer::rr_client(fd, cfg, exchange, spec.prefix(), tally)?;
+            *sample = take_sample(fd);
+            shutdown(sock, Shutdown::Write)?;
+            transfer::expect_eof(fd, cfg.timeout, "the last response")
+        }
+        Role::Server => {
+            let r = transfer::rr_server(fd, cfg, exchange, tally);
+            *sample = take_sample(fd);
+            r
+        }
     }
 }
 
-fn err_string(e: anyhow::Error) -> String {
-    format!("{e:#}")
-}
-
-/// Run the data phase on an established socket, print the report, return the outcome.
-pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
-    let cfg = spec.cfg;
-    let fd = sock.as_raw_fd();
-    let local = sock
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .map(|a| a.to_string());
-    let peer = sock
-        .peer_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .map(|a| a.to_string());
-    let (sends, recvs) = if cfg.rr.is_some() {
-        (true, true)
-    } else {
-        let up = matches!(cfg.direction, Direction::Up | Direction::Both);
-        let down = matches!(cfg.direction, Direction::Down | Direction::Both);
-        match spec.role {
-            Role::Client => (up, down),
-            Role::Server => (down, up),
-        }
+/// Streams: this end sends, receives, or both at once (on two threads).
+fn streams(sock: &Socket, spec: &ConnSpec, tally: &mut Tally, sample: &mut Sample) -> Result<()> {
+    let (cfg, fd) = (spec.cfg, sock.as_raw_fd());
+    let (sends, recvs) = spec.directions();
+    let total = cfg.bytes;
+    let prefix = spec.prefix() as u64;
+    let send = |st: &mut SendStats| {
+        half(
+            sock,
+            || transfer::send_stream(fd, cfg, prefix, total, st),
+            || {
+                shutdown(sock, Shutdown::Write)?;
+                if recvs {
+                    Ok(())
+                } else {
+                    transfer::expect_eof(fd, cfg.timeout, "nothing")
+                }
+            },
+        )
     };
-    let prefix = spec.fastopen.map(|f| f.sendto_bytes).unwrap_or(0);
-    // Fallback to TCP is decided in the handshake: ask now, while the connection is surely open.
-    let mptcp_at_start = sys::mptcp_info(fd).is_some();
-
-    let mut tally = Tally::new(cfg, spec.role == Role::Client);
-    let mut sample = Sample::default();
-    let mut error: Option<String> = None;
-
-    if let Err(e) = sock
-        .set_read_timeout(Some(cfg.timeout))
-        .and_then(|_| sock.set_write_timeout(Some(cfg.timeout)))
-    {
-        error = Some(format!("setting socket timeouts: {e}"));
-    }
-
-    if error.is_some() {
-        // Nothing more to do.
-    } else if let Some(exchange) = cfg.rr {
-        if let Err(e) = sock.set_nodelay(true) {
-            spec.out
-                .info(&format!("conn {}: TCP_NODELAY not set: {e}", spec.index));
-        }
-        let res = match spec.role {
-            Role::Client => transfer::rr_client(fd, cfg, exchange, prefix, &mut tally)
-                .map(|_| sample = take_sample(fd))
-                .and_then(|_| shutdown(&sock, Shutdown::Write))
-                .and_then(|_| transfer::expect_eof(fd, cfg.timeout, "the last response")),
-            Role::Server => {
-                let r = transfer::rr_server(fd, cfg, exchange, &mut tally);
-                sample = take_sample(fd);
-                r
-            }
-        };
-        if let Err(e) = res {
-            error = Some(err_string(e));
-        }
-    } else {
-        let total = cfg.bytes;
-        let send_part = |sst: &mut SendStats| -> (Result<()>, Sample) {
-            let r = transfer::send_stream(fd, cfg, prefix as u64, total, sst);
-            let smp = take_sample(fd);
-            let r = match r {
-                Ok(()) => shutdown(&sock, Shutdown::Write),
-                Err(e) => {
-                    // Unblock a receiving thread on the same socket.
-                    let _ = sock.shutdown(Shutdown::Both);
-                    Err(e)
-                }
-            };
-            let r = if recvs {
-                r
-            } else {
-                r.and_then(|_| transfer::expect_eof(fd, cfg.timeout, "nothing"))
-            };
-            (r, smp)
-        };
-        let recv_part = |v: &mut Verifier, rst: &mut RecvStats| -> (Result<()>, Sample) {
-            let r = transfer::recv_stream(fd, cfg, total, v, rst);
-            let smp = take_sample(fd);
-            let what = format!("the expected {total} bytes");
-            let r = match r {
-                Ok(()) => transfer::expect_eof(fd, cfg.timeout, &what),
-                Err(e) => {
-                    let _ = sock.shutdown(Shutdown::Both);
-                    Err(e)
-                }
-            };
-            (r, smp)
-        };
-        if sends && recvs {
-            let ((sr, ss), (rres, rs)) = std::thread::scope(|s| {
-                let h = s.spawn(|| send_part(&mut tally.sent));
-                let r = recv_part(&mut tally.verifier, &mut tally.received);
-                let sr = h.join().unwrap_or_else(|_| {
-                    (
-                        Err(anyhow::anyhow!("sending thread panicked")),
-                        Sample::default(),
-                    )
-                });
-                (sr, r)
-            });
-            // Once both sides have shut down, MPTCP_INFO may no longer answer.
-            sample = richer(rs, ss);
-            error = join_errors(sr.err().map(err_string), rres.err().map(err_string));
-        } else if sends {
-            let (r, s) = send_part(&mut tally.sent);
-            sample = s;
-            error = r.err().map(err_string);
-        } else {
-            let (r, s) = recv_part(&mut tally.verifier, &mut tally.received);
-            sample = s;
-            error = r.err().map(err_string);
-        }
-    }
-    let seconds = spec.start.elapsed().as_secs_f64();
-    drop(sock);
-
-    // A data mismatch is the most useful error: put it first.
+    let recv = |v: &mut Verifier, st: &mut RecvStats| {
+        let what = format!("the expected {total} bytes");
+        half(
+            sock,
+            || transfer::recv_stream(fd, cfg, total, v, st),
+            || transfer::expect_eof(fd, cfg.timeout, &what),
+        )
+    };
     let Tally {
-        sent: sst,
-        received: rst,
+        sent,
+        received,
         verifier,
-        rr,
+        ..
     } = tally;
-    let mismatch = verifier.mismatch.clone();
-    if let Some(m) = &mismatch {
-        error = join_errors(Some(m.message()), error);
-    }
-    let ok = error.is_none();
-    let bytes_received = verifier.offset;
-    let mismatched_bytes = verifier.mismatched_bytes;
-    let skipped = verifier.skipped_bytes;
-    let recv_hash = if recvs { verifier.finish_hex() } else { None };
-    let send_hash = sst.hasher.and_then(SendHash::finish_hex);
-    let (sha_up, sha_down) = match spec.role {
-        Role::Client => (send_hash, recv_hash),
-        Role::Server => (recv_hash, send_hash),
-    };
-    let sha = if cfg.rr.is_some() || cfg.direction != Direction::Down {
-        sha_up.clone()
+    let (result, last) = if sends && recvs {
+        let ((send_result, send_sample), (recv_result, recv_sample)) = std::thread::scope(|s| {
+            let h = s.spawn(|| send(sent));
+            let r = recv(verifier, received);
+            let panicked = || (Err(anyhow!("sending thread panicked")), Sample::default());
+            (h.join().unwrap_or_else(|_| panicked()), r)
+        });
+        // Once both sides have shut down, MPTCP_INFO may no longer answer.
+        let sample = richer(recv_sample, send_sample);
+        (both(send_result, recv_result), sample)
+    } else if sends {
+        send(sent)
     } else {
-        sha_down.clone()
+        recv(verifier, received)
     };
-    let bytes = sst.bytes + bytes_received;
-    let mbps = if seconds > 0.0 {
+    *sample = last;
+    result
+}
+
+/// One direction of a stream transfer: `transfer`, a sample of the
+/// connection while it is surely still open, then `finish`. A failed
+/// transfer shuts the socket down instead, so that the other direction,
+/// on another thread, does not wait for nothing.
+fn half(
+    sock: &Socket,
+    transfer: impl FnOnce() -> Result<()>,
+    finish: impl FnOnce() -> Result<()>,
+) -> (Result<()>, Sample) {
+    let r = transfer();
+    let sample = take_sample(sock.as_raw_fd());
+    let r = match r {
+        Ok(()) => finish(),
+        Err(e) => {
+            let _ = sock.shutdown(Shutdown::Both);
+            Err(e)
+        }
+    };
+    (r, sample)
+}
+
+/// Both directions of a two-way stream transfer failed.
+#[derive(Debug)]
+struct BothFailed {
+    send: anyhow::Error,
+    recv: anyhow::Error,
+}
+
+impl fmt::Display for BothFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}; {:#}", self.send, self.recv)
+    }
+}
+
+impl std::error::Error for BothFailed {}
+
+/// The result of a two-way transfer, from those of its two directions.
+fn both(send: Result<()>, recv: Result<()>) -> Result<()> {
+    match (send, recv) {
+        (Err(send), Err(recv)) => Err(BothFailed { send, recv }.into()),
+        (send, recv) => send.and(recv),
+    }
+}
+
+/// The one-line error of a connection, if it failed: a data mismatch first
+/// (the most useful), then what ended the data phase.
+fn error_text(mismatch: Option<&Mismatch>, result: Result<()>) -> Option<String> {
+    let mismatch = mismatch.map(Mismatch::message);
+    let ended = result.err().map(|e| format!("{e:#}"));
+    match (mismatch, ended) {
+        (Some(m), Some(e)) => Some(format!("{m}; {e}")),
+        (m, e) => m.or(e),
+    }
+}
+
+pub fn mbps(bytes: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
         bytes as f64 * 8.0 / seconds / 1e6
     } else {
         0.0
-    };
+    }
+}
 
-    let mptcp_on = mptcp_at_start || sample.mptcp.is_some();
-    let subflows_total = sample
-        .mptcp
-        .as_ref()
-        .map(|m| m.subflows_total.unwrap_or(m.subflows.saturating_add(1)));
-    let syn_data = if mptcp_on {
-        sample
-            .subflows
-            .as_ref()
-            .and_then(|s| s.first())
-            .map(|s| s.options & sys::TCPI_OPT_SYN_DATA != 0)
-    } else {
-        sample.tcp_options.map(|o| o & sys::TCPI_OPT_SYN_DATA != 0)
-    };
+/// A finished connection, to report.
+struct Report<'a> {
+    spec: &'a ConnSpec<'a>,
+    local: Option<String>,
+    peer: Option<String>,
+    mptcp_at_start: bool,
+    seconds: f64,
+    tally: Tally,
+    sample: Sample,
+}
 
-    let j = json!({
-        "type": "connection",
-        "role": spec.role.name(),
-        "conn": spec.index,
-        "protocol": if spec.tcp { "tcp" } else { "mptcp" },
-        "mptcp": mptcp_on,
-        "subflows": subflows_total,
-        "local": local,
-        "peer": peer,
-        "mode": match cfg.rr { Some(Exchange::Echo(_)) => "rr", Some(Exchange::Http) => "http", None => "stream" },
-        "direction": enum_name(&cfg.direction),
-        "pattern": cfg.sent_by_client(spec.role == Role::Client).name(),
-        "seed": cfg.seed,
-        "send_mode": enum_name(&cfg.send_mode),
-        "recv_mode": enum_name(&cfg.recv_mode),
-        "bytes": bytes,
-        "bytes_sent": sst.bytes,
-        "bytes_received": bytes_received,
-        "seconds": round(seconds, 6),
-        "throughput_mbps": round(mbps, 3),
-        "sha256": sha,
-        "sha256_up": sha_up,
-        "sha256_down": sha_down,
-        "ok": ok,
-        "verified": cfg.verify,
-        "error": error,
-        "mismatch": mismatch.as_ref().map(|m| m.json()),
-        "mismatched_bytes": mismatched_bytes,
-        "send_calls": sst.send_calls,
-        "short_writes": sst.short_writes,
-        "eagain": sst.eagain,
-        "recv_calls": rst.recv_calls,
-        "recv_eagain": rst.eagain,
-        "short_reads": rst.short_reads,
-        "peeks": rst.peeks,
-        "peek_mismatches": rst.peek_mismatches,
-        "trunc_calls": rst.trunc_calls,
-        "trunc_bytes": skipped,
-        "fastopen": spec.fastopen.map(|f| json!({"sendto_bytes": f.sendto_bytes, "syn_data_acked": syn_data})),
-        "rr": if cfg.rr.is_some() { rr.json(seconds) } else { Value::Null },
-        "mptcp_info": sample.mptcp.as_ref().map(|m| m.json()),
-        "subflow_info": sample.subflows.as_ref().map(|v| v.iter().map(|s| s.json()).collect::<Vec<_>>()),
-    });
-    spec.out.json(&j);
+/// What both report lines say about a connection.
+struct Figures {
+    error: Option<String>,
+    bytes_received: u64,
+    bytes: u64,
+    mbps: f64,
+    sha_up: Option<String>,
+    sha_down: Option<String>,
+    /// The main stream's: client to server for up, both and rr; server to
+    /// client for down.
+    sha: Option<String>,
+    mptcp_on: bool,
+    /// Including the first.
+    subflows_total: Option<u8>,
+}
 
-    let proto = match (spec.tcp, subflows_total) {
-        (true, _) => "tcp".to_string(),
-        (false, Some(n)) => format!("mptcp, {n} subflow{}", if n == 1 { "" } else { "s" }),
-        (false, None) if mptcp_on => "mptcp".to_string(),
-        (false, None) => "mptcp fell back to tcp".to_string(),
-    };
-    let what = if cfg.rr.is_some() {
-        match rr.size {
-            Some(size) => format!("{} transactions of {size} B", rr.transactions),
-            None => format!(
-                "{} HTTP-like transactions, sent {}, received {}",
-                rr.transactions,
-                human_bytes(sst.bytes),
-                human_bytes(bytes_received)
-            ),
+impl Report<'_> {
+    /// Print the JSON line and the human-readable ones, return the outcome.
+    fn print(self, result: Result<()>) -> Outcome {
+        let f = self.figures(result);
+        let out = self.spec.out;
+        out.json(&self.json(&f));
+        out.info(&self.human(&f));
+        if let Some(e) = &f.error {
+            out.error(&format!(
+                "{} conn {}: {e}",
+                self.spec.role.name(),
+                self.spec.index
+            ));
         }
-    } else {
+        Outcome {
+            ok: f.error.is_none(),
+            bytes: f.bytes,
+            transactions: self.tally.rr.transactions,
+            error: f.error,
+        }
+    }
+
+    fn figures(&self, result: Result<()>) -> Figures {
+        let (cfg, t) = (self.spec.cfg, &self.tally);
+        let (_, recvs) = self.spec.directions();
+        let recv_hash = if recvs { t.verifier.sha256_hex() } else { None };
+        let send_hash = t.sent.hasher.as_ref().and_then(SendHash::sha256_hex);
+        let (sha_up, sha_down) = match self.spec.role {
+            Role::Client => (send_hash, recv_hash),
+            Role::Server => (recv_hash, send_hash),
+        };
+        let sha = if cfg.rr.is_some() || cfg.direction != Direction::Down {
+            sha_up.clone()
+        } else {
+            sha_down.clone()
+        };
+        let bytes_received = t.verifier.offset;
+        let bytes = t.sent.bytes + bytes_received;
+        let mptcp = self.sample.mptcp.as_ref();
+        Figures {
+            error: error_text(t.verifier.mismatch.as_ref(), result),
+            bytes_received,
+            bytes,
+            mbps: mbps(bytes, self.seconds),
+            sha_up,
+            sha_down,
+            sha,
+            mptcp_on: self.mptcp_at_start || mptcp.is_some(),
+            subflows_total: mptcp.map(|m| m.subflows_total.unwrap_or(m.subflows.saturating_add(1))),
+        }
+    }
+
+    fn json(&self, f: &Figures) -> Value {
+        let (spec, cfg, t, sample) = (self.spec, self.spec.cfg, &self.tally, &self.sample);
+        let (sst, rst) = (&t.sent, &t.received);
+        let syn_data = if f.mptcp_on {
+            sample
+                .subflows
+                .as_ref()
+                .and_then(|s| s.first())
+                .map(|s| s.options & sys::TCPI_OPT_SYN_DATA != 0)
+        } else {
+            sample.tcp_options.map(|o| o & sys::TCPI_OPT_SYN_DATA != 0)
+        };
+        json!({
+            "type": "connection",
+            "role": spec.role.name(),
+            "conn": spec.index,
+            "protocol": if spec.tcp { "tcp" } else { "mptcp" },
+            "mptcp": f.mptcp_on,
+            "subflows": f.subflows_total,
+            "local": self.local,
+            "peer": self.peer,
+            "mode": match cfg.rr { Some(Exchange::Echo(_)) => "rr", Some(Exchange::Http) => "http", None => "stream" },
+            "direction": enum_name(&cfg.direction),
+            "pattern": cfg.sent_by_client(spec.role == Role::Client).name(),
+            "seed": cfg.seed,
+            "send_mode": enum_name(&cfg.send_mode),
+            "recv_mode": enum_name(&cfg.recv_mode),
+            "bytes": f.bytes,
+            "bytes_sent": sst.bytes,
+            "bytes_received": f.bytes_received,
+            "seconds": round(self.seconds, 6),
+            "throughput_mbps": round(f.mbps, 3),
+            "sha256": f.sha,
+            "sha256_up": f.sha_up,
+            "sha256_down": f.sha_down,
+            "ok": f.error.is_none(),
+            "verified": cfg.verify,
+            "error": f.error,
+            "mismatch": t.verifier.mismatch.as_ref().map(|m| m.json()),
+            "mismatched_bytes": t.verifier.mismatched_bytes,
+            "send_calls": sst.send_calls,
+            "short_writes": sst.short_writes,
+            "eagain": sst.eagain,
+            "recv_calls": rst.recv_calls,
+            "recv_eagain": rst.eagain,
+            "short_reads": rst.short_reads,
+            "peeks": rst.peeks,
+            "peek_mismatches": rst.peek_mismatches,
+            "trunc_calls": rst.trunc_calls,
+            "trunc_bytes": t.verifier.skipped_bytes,
+            "fastopen": spec.fastopen.map(|f| json!({"sendto_bytes": f.sendto_bytes, "syn_data_acked": syn_data})),
+            "rr": if cfg.rr.is_some() { t.rr.json(self.seconds) } else { Value::Null },
+            "mptcp_info": sample.mptcp.as_ref().map(|m| m.json()),
+            "subflow_info": sample.subflows.as_ref().map(|v| v.iter().map(|s| s.json()).collect::<Vec<_>>()),
+        })
+    }
+
+    fn human(&self, f: &Figures) -> String {
+        let (spec, rr) = (self.spec, &self.tally.rr);
+        let (sent, received) = (
+            human_bytes(self.tally.sent.bytes),
+            human_bytes(f.bytes_received),
+        );
+        let proto = match (spec.tcp, f.subflows_total) {
+            (true, _) => "tcp".to_string(),
+            (false, Some(n)) => format!("mptcp, {n} subflow{}", if n == 1 { "" } else { "s" }),
+            (false, None) if f.mptcp_on => "mptcp".to_string(),
+            (false, None) => "mptcp fell back to tcp".to_string(),
+        };
+        let what = match (spec.cfg.rr, rr.size) {
+            (None, _) => format!("sent {sent}, received {received}"),
+            (Some(_), Some(size)) => format!("{} transactions of {size} B", rr.transactions),
+            (Some(_), None) => format!(
+                "{} HTTP-like transactions, sent {sent}, received {received}",
+                rr.transactions
+            ),
+        };
+        let status = match &f.error {
+            None => "OK".to_string(),
+            Some(e) => format!("FAILED: {e}"),
+        };
         format!(
-            "sent {}, received {}",
-            human_bytes(sst.bytes),
-            human_bytes(bytes_received)
+            "{} conn {} ({} -> {}, {proto}): {what} in {:.3} s, {:.1} Mbit/s, sha256 {}: {status}",
+            spec.role.name(),
+            spec.index,
+            self.local.as_deref().unwrap_or("?"),
+            self.peer.as_deref().unwrap_or("?"),
+            self.seconds,
+            f.mbps,
+            f.sha
+                .as_deref()
+                .map(|s| &s[..16.min(s.len())])
+                .unwrap_or("-"),
         )
-    };
-    let status = match &error {
-        None => "OK".to_string(),
-        Some(e) => format!("FAILED: {e}"),
-    };
-    spec.out.info(&format!(
-        "{} conn {} ({} -> {}, {proto}): {what} in {:.3} s, {:.1} Mbit/s, sha256 {}: {status}",
-        spec.role.name(),
-        spec.index,
-        local.as_deref().unwrap_or("?"),
-        peer.as_deref().unwrap_or("?"),
-        seconds,
-        mbps,
-        sha.as_deref().map(|s| &s[..16.min(s.len())]).unwrap_or("-"),
-    ));
-    if let Some(e) = &error {
-        spec.out
-            .error(&format!("{} conn {}: {e}", spec.role.name(), spec.index));
     }
-    Outcome {
-        ok,
-        bytes,
-        transactions: rr.transactions,
-        error,
-    }
+}
+
+/// A client connection that failed before it was established: print its
+/// (shorter) report, return the outcome.
+pub fn connect_failed(index: usize, out: Out, start: Instant, e: &anyhow::Error) -> Outcome {
+    let msg = format!("{e:#}");
+    out.error(&format!("client conn {index}: {msg}"));
+    out.json(&json!({
+        "type": "connection", "role": "client", "conn": index, "ok": false,
+        "error": msg, "bytes": 0, "seconds": round(start.elapsed().as_secs_f64(), 6),
+        "throughput_mbps": 0.0, "sha256": null,
+    }));
+    Outcome::failed(msg)
 }
 
 pub fn round(v: f64, digits: i32) -> f64 {

@@ -292,11 +292,7 @@ fn summary(
         && extra_errors.is_empty();
     let mut errors: Vec<String> = outcomes.iter().filter_map(|o| o.error.clone()).collect();
     errors.extend(extra_errors.iter().cloned());
-    let mbps = if wall > 0.0 {
-        bytes as f64 * 8.0 / wall / 1e6
-    } else {
-        0.0
-    };
+    let mbps = conn::mbps(bytes, wall);
     let tps = if wall > 0.0 { tr as f64 / wall } else { 0.0 };
     out.json(&json!({
         "type": "summary",
@@ -344,11 +340,7 @@ fn run_server(a: ServerArgs) -> Result<bool> {
     }
     sock.listen(128)
         .with_context(|| format!("listen on {addr}"))?;
-    let bound = sock
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .ok_or_else(|| anyhow!("getsockname failed"))?;
+    let bound = conn::ip_addr(sock.local_addr()).ok_or_else(|| anyhow!("getsockname failed"))?;
     out.info(&format!(
         "server listening on {bound} ({}), serving {} connection(s)",
         if tcp { "tcp" } else { "mptcp" },
@@ -432,12 +424,8 @@ fn join_all(handles: Vec<std::thread::JoinHandle<Outcome>>) -> Vec<Outcome> {
     handles
         .into_iter()
         .map(|h| {
-            h.join().unwrap_or_else(|_| Outcome {
-                ok: false,
-                bytes: 0,
-                transactions: 0,
-                error: Some("connection thread panicked".into()),
-            })
+            h.join()
+                .unwrap_or_else(|_| Outcome::failed("connection thread panicked".into()))
         })
         .collect()
 }
@@ -520,19 +508,18 @@ fn run_client(a: ClientArgs) -> Result<bool> {
                 let t0 = Instant::now();
                 match client_connect(addr, bind, mark, &common, &cfg) {
                     Ok((sock, fastopen)) => {
-                        let spec = ConnSpec { role: Role::Client, index, cfg: &cfg, tcp: common.tcp, out, fastopen, start: t0 };
+                        let spec = ConnSpec {
+                            role: Role::Client,
+                            index,
+                            cfg: &cfg,
+                            tcp: common.tcp,
+                            out,
+                            fastopen,
+                            start: t0,
+                        };
                         conn::run(sock, &spec)
                     }
-                    Err(e) => {
-                        let msg = format!("{e:#}");
-                        out.error(&format!("client conn {index}: {msg}"));
-                        out.json(&json!({
-                            "type": "connection", "role": "client", "conn": index, "ok": false,
-                            "error": msg, "bytes": 0, "seconds": conn::round(t0.elapsed().as_secs_f64(), 6),
-                            "throughput_mbps": 0.0, "sha256": null,
-                        }));
-                        Outcome { ok: false, bytes: 0, transactions: 0, error: Some(msg) }
-                    }
+                    Err(e) => conn::connect_failed(index, out, t0, &e),
                 }
             })
             .context("spawning a connection thread")?;

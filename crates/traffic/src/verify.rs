@@ -157,9 +157,9 @@ impl Verifier {
         self.mismatch.is_none()
     }
 
-    /// The hex SHA-256 of the stream (None without checking).
-    pub fn finish_hex(self) -> Option<String> {
-        self.enabled.then(|| hex(&self.hasher.finalize()))
+    /// The hex SHA-256 of the stream so far (None without checking).
+    pub fn sha256_hex(&self) -> Option<String> {
+        self.enabled.then(|| hex(&self.hasher.clone().finalize()))
     }
 }
 
@@ -197,9 +197,9 @@ impl SendHash {
         }
         self.bytes += b.len() as u64;
     }
-    /// The hex SHA-256 of what was sent (None without hashing).
-    pub fn finish_hex(self) -> Option<String> {
-        self.enabled.then(|| hex(&self.hasher.finalize()))
+    /// The hex SHA-256 of what was sent so far (None without hashing).
+    pub fn sha256_hex(&self) -> Option<String> {
+        self.enabled.then(|| hex(&self.hasher.clone().finalize()))
     }
 }
 
@@ -273,7 +273,7 @@ mod tests {
         assert_eq!(off as u64, n);
         assert!(v.ok());
         assert_eq!(v.offset, n);
-        assert_eq!(v.finish_hex(), Some(want));
+        assert_eq!(v.sha256_hex(), Some(want));
     }
 
     #[test]
@@ -287,7 +287,7 @@ mod tests {
         v.check(&data[2000..]);
         assert!(v.ok());
         assert_eq!(v.skipped_bytes, 1000);
-        assert_eq!(v.finish_hex(), Some(want));
+        assert_eq!(v.sha256_hex(), Some(want));
     }
 
     #[test]
@@ -314,11 +314,11 @@ mod tests {
         v.skip(3);
         assert!(v.ok());
         assert_eq!(v.offset, 10);
-        assert_eq!(v.finish_hex(), None);
+        assert_eq!(v.sha256_hex(), None);
         let mut h = SendHash::unchecked();
         h.update(b"abc");
         assert_eq!(h.bytes, 3);
-        assert_eq!(h.finish_hex(), None);
+        assert_eq!(h.sha256_hex(), None);
     }
 
     #[test]
@@ -332,6 +332,6 @@ mod tests {
         h.update(b"01234");
         h.update(b"56789");
         assert_eq!(h.bytes, 10);
-        assert_eq!(h.finish_hex(), Some(pattern_sha256(Pattern::Digits, 0, 10)));
+        assert_eq!(h.sha256_hex(), Some(pattern_sha256(Pattern::Digits, 0, 10)));
     }
 }
