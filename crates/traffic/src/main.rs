@@ -22,6 +22,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use transfer::{Cfg, Direction, Exchange, RecvMode, SendMode};
@@ -69,7 +70,7 @@ struct PatternArgs {
     sha256: bool,
 }
 
-fn run_pattern(a: PatternArgs) -> Result<bool> {
+fn run_pattern(a: PatternArgs) -> Result<()> {
     use sha2::{Digest, Sha256};
     use std::io::Write;
     let mut gen = PatternGen::new(a.pattern, a.seed);
@@ -102,8 +103,7 @@ fn run_pattern(a: PatternArgs) -> Result<bool> {
     if a.sha256 {
         writeln!(w, "{}", verify::hex(&h.finalize())).context("writing to stdout")?;
     }
-    w.flush().context("writing to stdout")?;
-    Ok(true)
+    w.flush().context("writing to stdout")
 }
 
 #[derive(Args, Debug)]
@@ -275,52 +275,70 @@ fn write_ready_file(path: &PathBuf, addr: &SocketAddr) -> Result<()> {
     Ok(())
 }
 
-fn summary(
+/// The end of a run, for its summary line.
+struct Summary {
     role: Role,
     out: Out,
-    outcomes: &[Outcome],
+    outcomes: Vec<Outcome>,
+    /// How many connections there should have been (0: any number).
     expected: u64,
+    /// Seconds from the first connection to the end.
     wall: f64,
     rr: bool,
-    extra_errors: &[String],
-) -> bool {
-    let okc = outcomes.iter().filter(|o| o.ok).count();
-    let bytes: u64 = outcomes.iter().map(|o| o.bytes).sum();
-    let tr: u64 = outcomes.iter().map(|o| o.transactions).sum();
-    let ok = okc == outcomes.len()
-        && (expected == 0 || outcomes.len() as u64 == expected)
-        && extra_errors.is_empty();
-    let mut errors: Vec<String> = outcomes.iter().filter_map(|o| o.error.clone()).collect();
-    errors.extend(extra_errors.iter().cloned());
-    let mbps = conn::mbps(bytes, wall);
-    let tps = if wall > 0.0 { tr as f64 / wall } else { 0.0 };
-    out.json(&json!({
-        "type": "summary",
-        "role": role.name(),
-        "connections": outcomes.len(),
-        "ok_connections": okc,
-        "ok": ok,
-        "bytes": bytes,
-        "seconds": conn::round(wall, 6),
-        "throughput_mbps": conn::round(mbps, 3),
-        "transactions": if rr { Some(tr) } else { None },
-        "tps": if rr { Some(conn::round(tps, 1)) } else { None },
-        "errors": errors,
-    }));
-    out.info(&format!(
-        "{} summary: {okc}/{} connections OK, {}, {:.3} s, {:.1} Mbit/s{}",
-        role.name(),
-        outcomes.len(),
-        size::human_bytes(bytes),
-        wall,
-        mbps,
-        if rr {
-            format!(", {tr} transactions, {tps:.1} tps")
-        } else {
-            String::new()
-        }
-    ));
-    ok
+    /// Failures of the run that belong to no connection.
+    extra_errors: Vec<String>,
+}
+
+impl Summary {
+    /// Print the summary lines; true if the run passed.
+    fn print(self) -> bool {
+        let Summary {
+            role,
+            out,
+            outcomes,
+            expected,
+            wall,
+            rr,
+            extra_errors,
+        } = self;
+        let okc = outcomes.iter().filter(|o| o.ok).count();
+        let bytes: u64 = outcomes.iter().map(|o| o.bytes).sum();
+        let tr: u64 = outcomes.iter().map(|o| o.transactions).sum();
+        let ok = okc == outcomes.len()
+            && (expected == 0 || outcomes.len() as u64 == expected)
+            && extra_errors.is_empty();
+        let mut errors: Vec<String> = outcomes.iter().filter_map(|o| o.error.clone()).collect();
+        errors.extend(extra_errors);
+        let mbps = conn::mbps(bytes, wall);
+        let tps = if wall > 0.0 { tr as f64 / wall } else { 0.0 };
+        out.json(&json!({
+            "type": "summary",
+            "role": role.name(),
+            "connections": outcomes.len(),
+            "ok_connections": okc,
+            "ok": ok,
+            "bytes": bytes,
+            "seconds": conn::round(wall, 6),
+            "throughput_mbps": conn::round(mbps, 3),
+            "transactions": if rr { Some(tr) } else { None },
+            "tps": if rr { Some(conn::round(tps, 1)) } else { None },
+            "errors": errors,
+        }));
+        out.info(&format!(
+            "{} summary: {okc}/{} connections OK, {}, {:.3} s, {:.1} Mbit/s{}",
+            role.name(),
+            outcomes.len(),
+            size::human_bytes(bytes),
+            wall,
+            mbps,
+            if rr {
+                format!(", {tr} transactions, {tps:.1} tps")
+            } else {
+                String::new()
+            }
+        ));
+        ok
+    }
 }
 
 fn run_server(a: ServerArgs) -> Result<bool> {
@@ -409,15 +427,16 @@ fn run_server(a: ServerArgs) -> Result<bool> {
     }
     let outcomes = join_all(handles);
     let wall = start.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
-    Ok(summary(
-        Role::Server,
+    let summary = Summary {
+        role: Role::Server,
         out,
-        &outcomes,
-        a.count,
+        outcomes,
+        expected: a.count,
         wall,
-        cfg.rr.is_some(),
-        &extra_errors,
-    ))
+        rr: cfg.rr.is_some(),
+        extra_errors,
+    };
+    Ok(summary.print())
 }
 
 fn join_all(handles: Vec<std::thread::JoinHandle<Outcome>>) -> Vec<Outcome> {
@@ -527,37 +546,55 @@ fn run_client(a: ClientArgs) -> Result<bool> {
     }
     let outcomes = join_all(handles);
     let wall = start.elapsed().as_secs_f64();
-    Ok(summary(
-        Role::Client,
+    let summary = Summary {
+        role: Role::Client,
         out,
-        &outcomes,
-        a.parallel as u64,
+        outcomes,
+        expected: a.parallel as u64,
         wall,
-        cfg.rr.is_some(),
-        &[],
-    ))
+        rr: cfg.rr.is_some(),
+        extra_errors: Vec::new(),
+    };
+    Ok(summary.print())
 }
 
-fn main() {
+fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
+            // A bad command line exits 1 like any other failure (clap's
+            // own default is 2); --help and --version exit 0.
             let _ = e.print();
-            std::process::exit(code);
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
-    let res = match cli.cmd {
-        Cmd::Server(a) => run_server(a),
-        Cmd::Client(a) => run_client(a),
-        Cmd::Pattern(a) => run_pattern(a),
-    };
-    match res {
-        Ok(true) => {}
-        Ok(false) => std::process::exit(1),
+    match run(cli) {
+        Ok(status) => status,
         Err(e) => {
             eprintln!("mptcp-traffic: error: {e:#}");
-            std::process::exit(1);
+            ExitCode::FAILURE
         }
     }
+}
+
+/// Ok: the run went through, and every connection was reported (the
+/// status says whether they all passed). Err: what stopped the run.
+fn run(cli: Cli) -> Result<ExitCode> {
+    let passed = match cli.cmd {
+        Cmd::Server(a) => run_server(a)?,
+        Cmd::Client(a) => run_client(a)?,
+        Cmd::Pattern(a) => {
+            run_pattern(a)?;
+            true
+        }
+    };
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
