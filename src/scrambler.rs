@@ -136,39 +136,23 @@ impl State {
     /// next is `x`, one XOR.  Whole rings of eight words go through a
     /// local copy of the ring, which the compiler keeps in registers.
     pub fn scramble(&mut self, buf: &mut [u8]) {
-        if buf.len() < FAST_MIN_LEN {
-            return self.scramble_ref(buf);
-        }
-        let (head, rest) = buf.split_at_mut(self.unaligned_head(buf.len()));
-        self.scramble_ref(head);
+        let Some((rest, first)) = self.fast_start(buf, Self::scramble_ref) else {
+            return;
+        };
 
         // `ring[k]` is the ring word in slot `first + k`: oldest first now,
         // and again after each whole ring of words.
-        let first = self.next_slot() / 8;
         let mut ring = self.ring_words(first);
         let mut x = u64::from(self.x);
-        let mut rings = rest.chunks_exact_mut(RING_LEN);
-        for block in &mut rings {
-            for (chunk, old) in block.chunks_exact_mut(8).zip(ring.iter_mut()) {
-                x = scramble_word(chunk, old, x);
-            }
-        }
-        // A copy for the variable number of remaining words, so that the
-        // loop above indexes `ring` by constants only and keeps it in
-        // registers.
-        let mut words = rings.into_remainder().chunks_exact_mut(8);
-        let mut tail_ring = ring;
-        let mut done = 0;
-        for (chunk, old) in (&mut words).zip(tail_ring.iter_mut()) {
+        let (done, tail) = for_each_word(rest, &mut ring, |chunk, old| {
             x = scramble_word(chunk, old, x);
-            done += 1;
-        }
-        self.set_ring_words(first, &tail_ring);
+        });
+        self.set_ring_words(first, &ring);
         // INVARIANT: `x` tracked the XOR of the ring word by word.
         self.x = x as u8;
         self.set_next_slot((first + done) * 8);
 
-        self.scramble_ref(words.into_remainder());
+        self.scramble_ref(tail);
     }
 
     /// Descrambles `buf` in place, eight bytes at a time.
@@ -180,15 +164,12 @@ impl State {
     /// word, `A[t-1]` for each of the last 64 bytes `t`: what both formulas
     /// need.  The ring is rebuilt from it at the end.
     pub fn descramble(&mut self, buf: &mut [u8]) {
-        if buf.len() < FAST_MIN_LEN {
-            return self.descramble_ref(buf);
-        }
-        let (head, rest) = buf.split_at_mut(self.unaligned_head(buf.len()));
-        self.descramble_ref(head);
+        let Some((rest, first)) = self.fast_start(buf, Self::descramble_ref) else {
+            return;
+        };
 
         // `before[k]` is for the ring word in slot `first + k`: oldest
         // first now, and again after each whole ring of words.
-        let first = self.next_slot() / 8;
         let mut before = self.ring_words(first);
         // `A` of the byte before the oldest one is 0 by definition of `A`;
         // from then on, `a_top` is `A` of the newest byte.
@@ -198,20 +179,9 @@ impl State {
             *word = (a << 8) | a_top;
             a_top = a >> 56;
         }
-        let mut rings = rest.chunks_exact_mut(RING_LEN);
-        for block in &mut rings {
-            for (chunk, word) in block.chunks_exact_mut(8).zip(before.iter_mut()) {
-                a_top = descramble_word(chunk, word, a_top);
-            }
-        }
-        // A copy, for the same reason as in `scramble`.
-        let mut words = rings.into_remainder().chunks_exact_mut(8);
-        let mut tail_before = before;
-        let mut done = 0;
-        for (chunk, word) in (&mut words).zip(tail_before.iter_mut()) {
+        let (done, tail) = for_each_word(rest, &mut before, |chunk, word| {
             a_top = descramble_word(chunk, word, a_top);
-            done += 1;
-        }
+        });
 
         // Back to plaintext: `A` of a word is its `before` shifted down one
         // byte, topped with the low byte of the next word's `before`.
@@ -221,18 +191,37 @@ impl State {
             let newer_top = if k == 7 {
                 a_top
             } else {
-                tail_before[(slot + 1) % 8] & 0xff
+                before[(slot + 1) % 8] & 0xff
             };
-            let a = (tail_before[slot] >> 8) | (newer_top << 56);
-            ring[slot] = a ^ tail_before[slot];
+            let a = (before[slot] >> 8) | (newer_top << 56);
+            ring[slot] = a ^ before[slot];
         }
         self.set_ring_words(first, &ring);
         // INVARIANT: the XOR of the last 64 plaintext bytes is `A` of the
         // newest byte XOR `A` of the byte before the oldest.
-        self.x = (a_top ^ tail_before[done % 8]) as u8;
+        self.x = (a_top ^ before[done % 8]) as u8;
         self.set_next_slot((first + done) * 8);
 
-        self.descramble_ref(words.into_remainder());
+        self.descramble_ref(tail);
+    }
+
+    /// The start of both fast paths: a buffer too short for them goes
+    /// through `slow` whole (`None`); otherwise `slow` takes the bytes up to
+    /// the ring's next word boundary, and the rest comes back with the word
+    /// slot it starts at.
+    #[inline(always)]
+    fn fast_start<'a>(
+        &mut self,
+        buf: &'a mut [u8],
+        slow: fn(&mut Self, &mut [u8]),
+    ) -> Option<(&'a mut [u8], usize)> {
+        if buf.len() < FAST_MIN_LEN {
+            slow(self, buf);
+            return None;
+        }
+        let (head, rest) = buf.split_at_mut(self.unaligned_head(buf.len()));
+        slow(self, head);
+        Some((rest, self.next_slot() / 8))
     }
 
     /// The ring as eight words, starting with the one in word slot `first`.
@@ -280,6 +269,35 @@ fn prefix_xor(mut w: u64) -> u64 {
 /// Scrambles the word in `chunk` whose mask is `x`, given `old`, the
 /// plaintext word 64 bytes before it, which it replaces; returns the mask
 /// of the byte after the word.
+/// Calls `step` on each whole 8-byte word of `buf` with the word of `ring`
+/// of the same position in its ring of eight words, in order: whole rings
+/// of words first, then the remaining words.  Returns how many words the
+/// last, partial ring had and the bytes after the last whole word.
+#[inline(always)]
+fn for_each_word<'a>(
+    buf: &'a mut [u8],
+    ring: &mut [u64; 8],
+    mut step: impl FnMut(&mut [u8], &mut u64),
+) -> (usize, &'a mut [u8]) {
+    let mut rings = buf.chunks_exact_mut(RING_LEN);
+    for block in &mut rings {
+        for (chunk, word) in block.chunks_exact_mut(8).zip(ring.iter_mut()) {
+            step(chunk, word);
+        }
+    }
+    // A copy for the variable number of remaining words, so that the loop
+    // above indexes `ring` by constants only and keeps it in registers.
+    let mut words = rings.into_remainder().chunks_exact_mut(8);
+    let mut tail_ring = *ring;
+    let mut done = 0;
+    for (chunk, word) in (&mut words).zip(tail_ring.iter_mut()) {
+        step(chunk, word);
+        done += 1;
+    }
+    *ring = tail_ring;
+    (done, words.into_remainder())
+}
+
 #[inline(always)]
 fn scramble_word(chunk: &mut [u8], old: &mut u64, x: u64) -> u64 {
     let w = load(chunk);
