@@ -4,12 +4,11 @@
 //! (initial namespace only) logs the throughput of both scrambler paths,
 //! and of memcpy as the baseline, on the machine the module runs on.
 
-use core::ffi::{c_int, c_void};
-use kernel::{bindings, prelude::*};
+use kernel::prelude::*;
 
 use crate::{
     scrambler::{State, SEED_LEN},
-    sys,
+    sys::{self, sysctl},
 };
 
 /// Size of one call, as a large receive or send chunk.
@@ -62,34 +61,11 @@ fn run() -> Result {
     Ok(())
 }
 
-/// The `bench` sysctl: accepts only `1`, then runs the benchmark.
-///
-/// # Safety
-///
-/// Called by the sysctl core with its usual arguments.
-pub(crate) unsafe extern "C" fn sysctl_handler(
-    table: *const bindings::ctl_table,
-    write: c_int,
-    buffer: *mut c_void,
-    lenp: *mut usize,
-    ppos: *mut bindings::loff_t,
-) -> c_int {
-    static ONE: c_int = 1;
-    let mut value: c_int = 0;
-    // SAFETY: `table` is the entry being written; a copy of it pointing at
-    // a local int lets `proc_dointvec_minmax()` parse and bound the input.
-    let ret = unsafe {
-        let mut entry = core::ptr::read(table);
-        entry.data = (&mut value as *mut c_int).cast::<c_void>();
-        entry.extra1 = (&ONE as *const c_int).cast_mut().cast::<c_void>();
-        entry.extra2 = entry.extra1;
-        bindings::proc_dointvec_minmax(&entry, write, buffer, lenp, ppos)
-    };
-    if ret != 0 || write == 0 {
-        return ret;
-    }
-    match run() {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
+/// A write to the `bench` sysctl: `1` runs the benchmark; anything else
+/// is refused with `EINVAL`.
+pub(crate) fn run_on_write(text: &[u8]) -> Result {
+    match sysctl::trimmed(text) {
+        b"1" => run(),
+        _ => Err(EINVAL),
     }
 }

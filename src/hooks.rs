@@ -14,9 +14,9 @@ use kernel::{bindings, c_str, prelude::*};
 
 use crate::{
     conn::{self, RxEvent},
-    kprobe::{Kprobe, PreHandler, Slot},
-    netns::NetState,
+    netns::{NetState, NET_ID},
     scrambler::{State, RING_LEN},
+    sys::kprobe::{Kprobe, PreHandler, Slot},
 };
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -144,6 +144,17 @@ fn args(regs: &bindings::pt_regs) -> [u64; 5] {
     [regs.di, regs.si, regs.dx, regs.cx, regs.r8].map(|r| r as u64)
 }
 
+/// The state of the namespace the socket `sk` belongs to.
+///
+/// # Safety
+///
+/// `sk` is a live socket; the reference must not outlive it or the module.
+unsafe fn net_of<'a>(sk: u64) -> &'a NetState {
+    // SAFETY: a live socket's namespace outlives it, and the module's
+    // per-namespace state is registered before any hook.
+    unsafe { NET_ID.get(bindings::sock_net(sk as *const bindings::sock)) }
+}
+
 /// Borrows a connection's whole scramble state.
 ///
 /// # Safety
@@ -176,7 +187,7 @@ unsafe extern "C" fn established(_: *mut bindings::kprobe, regs: *mut bindings::
     let [sk, scr, local_key, remote_key, _] = args(unsafe { &*regs });
     // SAFETY: the hook's contract: `sk` is the live msk and `scr` its
     // inactive state, which no data path hook touches yet.
-    let (net, scr) = unsafe { (NetState::of_sock(sk as _), scramble(scr)) };
+    let (net, scr) = unsafe { (net_of(sk), scramble(scr)) };
     conn::established(net, scr, local_key, remote_key);
     0
 }
@@ -193,7 +204,7 @@ unsafe extern "C" fn tx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
     // else reads or writes now.
     let (net, state, data) = unsafe {
         (
-            NetState::of_sock(sk as _),
+            net_of(sk),
             direction(core::ptr::addr_of_mut!((*scr).tx)),
             core::slice::from_raw_parts_mut(data as *mut u8, len as usize),
         )
@@ -225,12 +236,7 @@ unsafe extern "C" fn rx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
     // SAFETY: the hook's contract: `sk` is the live msk, `scr` its active
     // state, of which the rx direction is only used under the data lock
     // this hook runs under.
-    let (net, state) = unsafe {
-        (
-            NetState::of_sock(sk as _),
-            direction(core::ptr::addr_of_mut!((*scr).rx)),
-        )
-    };
+    let (net, state) = unsafe { (net_of(sk), direction(core::ptr::addr_of_mut!((*scr).rx))) };
     let data = matches!(event, RxEvent::Data(_));
     conn::rx(net, state, event);
     if data {
@@ -249,7 +255,7 @@ unsafe extern "C" fn destroy(_: *mut bindings::kprobe, regs: *mut bindings::pt_r
     let [sk, scr, ..] = args(unsafe { &*regs });
     // SAFETY: the hook's contract: `sk` is the msk being torn down, with
     // no subflow left to run a data path hook.
-    let (net, scr) = unsafe { (NetState::of_sock(sk as _), scramble(scr)) };
+    let (net, scr) = unsafe { (net_of(sk), scramble(scr)) };
     conn::destroy(net, scr);
     0
 }
@@ -261,7 +267,7 @@ unsafe extern "C" fn fastopen(_: *mut bindings::kprobe, regs: *mut bindings::pt_
     let [sk, scr, ..] = args(unsafe { &*regs });
     // SAFETY: the hook's contract: `sk` is a live msk that is not
     // established, so no other hook touches `scr`.
-    let (net, scr) = unsafe { (NetState::of_sock(sk as _), scramble(scr)) };
+    let (net, scr) = unsafe { (net_of(sk), scramble(scr)) };
     conn::fastopen(net, scr);
     0
 }

@@ -14,9 +14,12 @@
 //!
 //! - [`scrambler`]: the algorithm, shared with the userspace tools;
 //! - [`conn`]: what happens at each hook, in safe Rust;
-//! - [`hooks`], [`kprobe`], [`netns`], [`sys`]: the thin unsafe layer
-//!   over the kernel;
-//! - [`counters`], [`bench`]: accounting and the self-benchmark.
+//! - [`netns`], [`counters`], [`bench`]: per-namespace sysctls and
+//!   counters, the self-benchmark, in safe Rust;
+//! - [`hooks`]: the kprobes on the hooks, turning their raw arguments into
+//!   safe types;
+//! - [`sys`]: small generic wrappers over the kernel's C API (kprobes,
+//!   per-namespace values, sysctls, seq_file), the only other `unsafe`.
 
 use kernel::prelude::*;
 
@@ -24,7 +27,6 @@ mod bench;
 mod conn;
 mod counters;
 mod hooks;
-mod kprobe;
 mod netns;
 // Shared with userspace, where all of its API is used.
 #[allow(dead_code, unreachable_pub)]
@@ -43,7 +45,7 @@ module! {
 /// the namespace state they use.
 struct MptcpScramble {
     _hooks: hooks::Hooks,
-    _pernet: netns::Pernet,
+    _pernet: sys::pernet::Pernet<netns::NetState>,
 }
 
 /// Known answer for the seed (the case "digits" of
@@ -66,7 +68,7 @@ fn seed_self_test() -> Result {
 impl kernel::Module for MptcpScramble {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         seed_self_test()?;
-        let pernet = netns::Pernet::register()?;
+        let pernet = sys::pernet::Pernet::register()?;
         let hooks = hooks::Hooks::register()?;
         pr_info!("scrambling MPTCP connections (net.mptcp_scramble.enabled=1 by default)\n");
         Ok(MptcpScramble {

@@ -1,8 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Safe wrappers of the few single C calls the logic needs.
+//! The thin unsafe layer: small generic wrappers over the kernel's C API,
+//! with no feature in them, and the few single C calls the logic needs.
 
 use kernel::bindings;
+
+pub(crate) mod kprobe;
+pub(crate) mod pernet;
+pub(crate) mod seq_file;
+pub(crate) mod sysctl;
 
 use crate::scrambler::SEED_LEN;
 

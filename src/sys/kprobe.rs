@@ -4,8 +4,7 @@
 //! unregistered on drop, their miss counts readable for as long as the
 //! module is loaded.
 
-use core::cell::UnsafeCell;
-use kernel::{bindings, error::to_result, prelude::*};
+use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
 
 /// What a kprobe calls before the probed instruction: the raw C signature.
 pub(crate) type PreHandler =
@@ -18,7 +17,7 @@ pub(crate) type PreHandler =
 /// Only [`Kprobe::register`] writes the struct, before registering it;
 /// once registered only the kprobes core does, until [`Kprobe`]'s drop
 /// unregisters it.
-pub(crate) struct Slot(UnsafeCell<bindings::kprobe>);
+pub(crate) struct Slot(Opaque<bindings::kprobe>);
 
 // SAFETY: see the type invariant: no two threads of this module ever
 // write a slot at once, and reads of `nmissed` are READ_ONCE-style.
@@ -29,7 +28,7 @@ impl Slot {
     pub(crate) const fn new() -> Self {
         // SAFETY: an all-zero `struct kprobe` is what C's `= { }` gives:
         // no address, no handlers, not registered.
-        Slot(UnsafeCell::new(unsafe { core::mem::zeroed() }))
+        Slot(Opaque::new(unsafe { core::mem::zeroed() }))
     }
 
     /// How many hits of this kprobe the kprobes core skipped because
