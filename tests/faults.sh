@@ -41,9 +41,9 @@ peek_waitall() {
 	scr_transfer "$1" "10.0.1.2:$2" --bytes $((4 * MB)) --pattern text --timeout 30 \
 		::server --recv-mode peek-waitall --read-size 150000 || return
 	scr_shape off
-	peeks=$(scr_json "$SCR_TMP/$1.server.json" peeks)
+	peeks=$(scr_conn_json "$SCR_TMP/$1.server.json" peeks)
 	((peeks > 0)) || scr_fail "$1: the server made no peek" || return
-	scr_diag "$1: $peeks peeks, $(scr_json "$SCR_TMP/$1.server.json" subflows) subflows"
+	scr_diag "$1: $peeks peeks, $(scr_conn_json "$SCR_TMP/$1.server.json" subflows) subflows"
 	descrambled=$(($(scr_counter "$SCR_SRV" bytes_descrambled) - r0))
 }
 
@@ -124,9 +124,9 @@ test_bad_csum_one_subflow_resets_scrambled() {
 	scr_topology_endpoints
 	csum_exercised csum-one || return
 	[[ -s $srv && -s $cli ]] || scr_fail "no report from the transfer" || return
-	[[ $(scr_json "$srv" mismatch) == None ]] ||
-		scr_fail "the server application received a wrong byte: $(scr_json "$srv" mismatch)" || return
-	got=$(scr_json "$srv" bytes_received)
+	[[ $(scr_conn_json "$srv" mismatch) == None ]] ||
+		scr_fail "the server application received a wrong byte: $(scr_conn_json "$srv" mismatch)" || return
+	got=$(scr_conn_json "$srv" bytes_received)
 	if ((rc == 0)); then
 		# The corruption hit only what the subflow retransmitted in
 		# time: acceptable only if the stream arrived whole.
@@ -134,8 +134,8 @@ test_bad_csum_one_subflow_resets_scrambled() {
 		return
 	fi
 	for end in "$srv" "$cli"; do
-		err=$(scr_json "$end" error)
-		seconds=$(scr_json "$end" seconds)
+		err=$(scr_conn_json "$end" error)
+		seconds=$(scr_conn_json "$end" seconds)
 		case $err in
 		*"closed by the peer"*) scr_fail "$(basename "$end" .json): clean end of stream after a bad checksum: $err" || return ;;
 		timeout*) scr_fail "$(basename "$end" .json): the connection stalled: $err" || return ;;

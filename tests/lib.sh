@@ -288,6 +288,17 @@ for k in sys.argv[2].split("."):
 print(v)' "$1" "$2"
 }
 
+# scr_conn_json FILE FIELD: FIELD of the first connection's JSON line of
+# FILE (what that connection moved, its error, its mismatch...).
+scr_conn_json() {
+	python3 -c 'import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+v = next(l for l in lines if l.get("type") == "connection")
+for k in sys.argv[2].split("."):
+    v = v[k]
+print(v)' "$1" "$2"
+}
+
 # scr_capture NS DEV NAME: capture DEV in NS to $SCR_TMP/NAME.pcap until
 # scr_capture_stop.
 _scr_cap_pid=
