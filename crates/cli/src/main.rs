@@ -19,6 +19,7 @@ use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::process::ExitCode;
 
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use hmac::{Hmac, Mac};
 use scramble_core::{State, SEED_LABEL, SEED_LEN};
@@ -64,55 +65,54 @@ struct Keys {
 }
 
 impl Keys {
-    fn seed(&self) -> Result<[u8; SEED_LEN], Failure> {
+    fn seed(&self) -> Result<[u8; SEED_LEN]> {
         let sender = parse_key("sender-key", &self.sender_key)?;
         let receiver = parse_key("receiver-key", &self.receiver_key)?;
         Ok(seed(sender, receiver))
     }
 }
 
-/// Why the command failed.
-enum Failure {
-    /// A key was not 16 hex digits; the message names it.
-    BadKey(String),
-    /// Stdout's reader went away.
-    BrokenPipe,
-    /// Any other I/O error, and what was being done.
-    Io(&'static str, io::Error),
-}
+/// A key that is not 16 hex digits: a usage error (exit status 2). The
+/// message names the key.
+#[derive(Debug)]
+struct BadKey(String);
 
-impl Failure {
-    fn exit_code(&self) -> u8 {
-        match self {
-            Failure::BadKey(_) => 2,
-            Failure::BrokenPipe => 141,
-            Failure::Io(..) => 1,
-        }
-    }
-
-    fn writing(error: io::Error) -> Self {
-        if error.kind() == ErrorKind::BrokenPipe {
-            Failure::BrokenPipe
-        } else {
-            Failure::Io("writing stdout", error)
-        }
-    }
-}
-
-impl fmt::Display for Failure {
+impl fmt::Display for BadKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::BadKey(message) => f.write_str(message),
-            Failure::BrokenPipe => f.write_str("stdout closed"),
-            Failure::Io(doing, error) => write!(f, "{doing}: {error}"),
-        }
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadKey {}
+
+/// Stdout's reader went away: not reported, only an exit status.
+#[derive(Debug)]
+struct StdoutClosed;
+
+impl fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("stdout closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// What a shell reports for a process killed by SIGPIPE.
+const EXIT_STDOUT_CLOSED: u8 = 141;
+
+/// An error writing stdout.
+fn writing(error: io::Error) -> anyhow::Error {
+    if error.kind() == ErrorKind::BrokenPipe {
+        StdoutClosed.into()
+    } else {
+        anyhow::Error::new(error).context("writing stdout")
     }
 }
 
 /// A 64-bit key from exactly 16 hex digits, optionally after `0x`.
-fn parse_key(option: &str, value: &OsStr) -> Result<u64, Failure> {
+fn parse_key(option: &str, value: &OsStr) -> Result<u64, BadKey> {
     let bad = || {
-        Failure::BadKey(format!(
+        BadKey(format!(
             "invalid --{option} \"{}\": expected 16 hex digits, optionally after 0x",
             value.to_string_lossy().escape_debug()
         ))
@@ -147,7 +147,7 @@ enum Direction {
 
 /// Streams stdin to stdout through `state`, one read at a time: the
 /// result does not depend on how the reads cut the stream.
-fn stream(mut state: State, direction: Direction) -> Result<(), Failure> {
+fn stream(mut state: State, direction: Direction) -> Result<()> {
     let mut buf = vec![0u8; BUF_LEN];
     let mut stdin = io::stdin().lock();
     let mut stdout = io::stdout().lock();
@@ -156,43 +156,47 @@ fn stream(mut state: State, direction: Direction) -> Result<(), Failure> {
             Ok(0) => break,
             Ok(len) => len,
             Err(error) if error.kind() == ErrorKind::Interrupted => continue,
-            Err(error) => return Err(Failure::Io("reading stdin", error)),
+            Err(error) => return Err(anyhow::Error::new(error).context("reading stdin")),
         };
         let chunk = &mut buf[..len];
         match direction {
             Direction::Scramble => state.scramble(chunk),
             Direction::Descramble => state.descramble(chunk),
         }
-        stdout.write_all(chunk).map_err(Failure::writing)?;
+        stdout.write_all(chunk).map_err(writing)?;
     }
-    stdout.flush().map_err(Failure::writing)
+    stdout.flush().map_err(writing)
 }
 
-fn run(command: Command) -> Result<(), Failure> {
-    match command {
+/// Ok: the command went through, or stopped quietly because stdout's
+/// reader went away (the status says which). Err: what stopped it.
+fn run(command: Command) -> Result<ExitCode> {
+    let done = match command {
         Command::Seed(keys) => {
             let line = hex::encode(keys.seed()?) + "\n";
             let mut stdout = io::stdout().lock();
             stdout
                 .write_all(line.as_bytes())
                 .and_then(|()| stdout.flush())
-                .map_err(Failure::writing)
+                .map_err(writing)
         }
         Command::Scramble(keys) => stream(State::from_seed(&keys.seed()?), Direction::Scramble),
         Command::Descramble(keys) => stream(State::from_seed(&keys.seed()?), Direction::Descramble),
+    };
+    match done {
+        Err(e) if e.is::<StdoutClosed>() => Ok(ExitCode::from(EXIT_STDOUT_CLOSED)),
+        done => done.map(|()| ExitCode::SUCCESS),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            if !matches!(failure, Failure::BrokenPipe) {
-                // Nothing better to do if stderr is gone too.
-                let _ = writeln!(io::stderr(), "mptcp-scramble: {failure}");
-            }
-            ExitCode::from(failure.exit_code())
+        Ok(status) => status,
+        Err(e) => {
+            // Nothing better to do if stderr is gone too.
+            let _ = writeln!(io::stderr(), "mptcp-scramble: {e:#}");
+            ExitCode::from(if e.is::<BadKey>() { 2 } else { 1 })
         }
     }
 }
