@@ -237,7 +237,11 @@ struct Tx<'a> {
     st: &'a mut SendStats,
 }
 
-impl Tx<'_> {
+impl<'a> Tx<'a> {
+    fn new(fd: RawFd, wd: &'a Watchdog, st: &'a mut SendStats) -> Self {
+        Tx { fd, wd, st }
+    }
+
     /// Send the whole buffer, resuming short writes from the unsent offset and
     /// waiting with poll(2) on EAGAIN.
     fn send_all(&mut self, buf: &[u8]) -> Result<()> {
@@ -307,7 +311,11 @@ struct Rx<'a> {
     st: &'a mut RecvStats,
 }
 
-impl Rx<'_> {
+impl<'a> Rx<'a> {
+    fn new(fd: RawFd, wd: &'a Watchdog, st: &'a mut RecvStats) -> Self {
+        Rx { fd, wd, st }
+    }
+
     /// One recv(2) with `flags` into `buf`, when `done` of the `total`
     /// expected stream bytes are in (for the error messages).
     fn recv(&mut self, buf: &mut [u8], flags: i32, done: u64, total: u64) -> Result<usize> {
@@ -412,7 +420,7 @@ pub fn send_stream(fd: RawFd, cfg: &Cfg, start: u64, total: u64, st: &mut SendSt
     let mut sender = Sender {
         cfg,
         gen: PatternGen::new(cfg.pattern, cfg.seed),
-        tx: Tx { fd, wd: &wd, st },
+        tx: Tx::new(fd, &wd, st),
     };
     sender.tx.st.start_hashing(cfg);
     if start > 0 {
@@ -696,7 +704,7 @@ pub fn recv_stream(
     st: &mut RecvStats,
 ) -> Result<()> {
     let wd = Watchdog::new(cfg.timeout);
-    let mut rx = Rx { fd, wd: &wd, st };
+    let mut rx = Rx::new(fd, &wd, st);
     let mut buf = vec![0u8; cfg.read_size];
     let mut buf2 = if matches!(cfg.recv_mode, RecvMode::Peek | RecvMode::PeekWaitall) {
         vec![0u8; cfg.read_size]
@@ -852,19 +860,16 @@ pub fn rr_client(
     prefix: usize,
     t: &mut Tally,
 ) -> Result<()> {
-    t.sent.start_hashing(cfg);
+    let Tally {
+        sent,
+        received,
+        verifier: down,
+        rr,
+    } = t;
+    sent.start_hashing(cfg);
     let wd = Watchdog::new(cfg.timeout);
-    let mut tx = Tx {
-        fd,
-        wd: &wd,
-        st: &mut t.sent,
-    };
-    let mut rx = Rx {
-        fd,
-        wd: &wd,
-        st: &mut t.received,
-    };
-    let (down, rr) = (&mut t.verifier, &mut t.rr);
+    let mut tx = Tx::new(fd, &wd, sent);
+    let mut rx = Rx::new(fd, &wd, received);
     let mut plan = Plan::new(cfg, exchange);
     let mut gen = PatternGen::new(cfg.sent_by_client(true), cfg.seed);
     let mut req = Vec::new();
@@ -910,14 +915,15 @@ pub fn rr_client(
 /// or send the response that belongs to it (--http), until the client
 /// closes.
 pub fn rr_server(fd: RawFd, cfg: &Cfg, exchange: Exchange, t: &mut Tally) -> Result<()> {
-    t.sent.start_hashing(cfg);
+    let Tally {
+        sent,
+        received: rst,
+        verifier: up,
+        rr,
+    } = t;
+    sent.start_hashing(cfg);
     let wd = Watchdog::new(cfg.timeout);
-    let mut tx = Tx {
-        fd,
-        wd: &wd,
-        st: &mut t.sent,
-    };
-    let (up, rst, rr) = (&mut t.verifier, &mut t.received, &mut t.rr);
+    let mut tx = Tx::new(fd, &wd, sent);
     let mut plan = Plan::new(cfg, exchange);
     let mut gen = PatternGen::new(cfg.sent_by_client(false), cfg.seed);
     let mut req = Vec::new();
