@@ -416,23 +416,22 @@ fn check_file(gen: &mut PatternGen, off: u64, file: &File, len: usize) -> Result
 /// Send stream bytes `start..total` with the configured send mode. Bytes
 /// `0..start` already went out with TCP Fast Open: they are only hashed.
 pub fn send_stream(fd: RawFd, cfg: &Cfg, start: u64, total: u64, st: &mut SendStats) -> Result<()> {
+    st.bytes = start;
+    if cfg.send_mode == SendMode::Nonblocking {
+        set_nonblocking(fd)?;
+    }
+    st.start_hashing(cfg);
+    if start > 0 {
+        st.hash(&PatternGen::new(cfg.pattern, cfg.seed).bytes(0, start as usize));
+    }
     let wd = Watchdog::new(cfg.timeout);
     let mut sender = Sender {
         cfg,
         gen: PatternGen::new(cfg.pattern, cfg.seed),
         tx: Tx::new(fd, &wd, st),
     };
-    sender.tx.st.start_hashing(cfg);
-    if start > 0 {
-        let sent = PatternGen::new(cfg.pattern, cfg.seed).bytes(0, start as usize);
-        sender.tx.st.hash(&sent);
-    }
-    sender.tx.st.bytes = start;
     match cfg.send_mode {
         SendMode::Blocking | SendMode::Nonblocking | SendMode::Small | SendMode::Large => {
-            if cfg.send_mode == SendMode::Nonblocking {
-                set_nonblocking(fd)?;
-            }
             sender.buffers(start, total)
         }
         SendMode::MmapRo | SendMode::MmapShared | SendMode::Sendfile => sender.files(start, total),
