@@ -242,6 +242,18 @@ impl Common {
     }
 }
 
+/// A receiver that peeks with MSG_WAITALL needs room for a whole read in
+/// its receive buffer, or the peek waits for data the window keeps out:
+/// a fixed SO_RCVBUF of four reads (at least 1 MiB), as autotuning grows
+/// the buffer only as the application consumes.
+fn size_recv_buffer(sock: &Socket, cfg: &Cfg) -> Result<()> {
+    if cfg.recv_mode == RecvMode::PeekWaitall {
+        sock.set_recv_buffer_size((4 * cfg.read_size).max(1 << 20))
+            .context("setsockopt(SO_RCVBUF)")?;
+    }
+    Ok(())
+}
+
 fn resolve(s: &str) -> Result<SocketAddr> {
     s.to_socket_addrs()
         .with_context(|| format!("bad address '{s}' (expected ADDR:PORT, IPv6 as [ADDR]:PORT)"))?
@@ -349,6 +361,7 @@ fn run_server(a: ServerArgs) -> Result<bool> {
     let tcp = a.common.tcp;
     let addr = resolve(&a.listen)?;
     let sock = new_socket(&addr, tcp)?;
+    size_recv_buffer(&sock, &cfg)?;
     sock.set_reuse_address(true).context("SO_REUSEADDR")?;
     sock.bind(&addr.into())
         .with_context(|| format!("bind {addr}"))?;
@@ -469,6 +482,7 @@ fn client_connect(
     cfg: &Cfg,
 ) -> Result<(Socket, Option<FastOpen>)> {
     let sock = new_socket(&addr, common.tcp)?;
+    size_recv_buffer(&sock, cfg)?;
     if let Some(m) = mark {
         sock.set_mark(m).context("setsockopt(SO_MARK)")?;
     }

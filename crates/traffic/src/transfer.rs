@@ -55,7 +55,8 @@ pub enum RecvMode {
     /// recv(MSG_PEEK | MSG_WAITALL) of --read-size bytes, which blocks until
     /// all of them are there (every third chunk after a plain MSG_PEEK),
     /// then the same bytes taken again, alternately by a MSG_WAITALL read,
-    /// which must return what was peeked, and a MSG_TRUNC discard.
+    /// which must return what was peeked, and a MSG_TRUNC discard.  The
+    /// receive buffer is set to four reads (at least 1 MiB).
     PeekWaitall,
 }
 
