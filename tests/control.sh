@@ -26,8 +26,8 @@ scr_read() {
 test_hooks_in_kallsyms() {
 	local hook
 	for hook in established tx rx destroy fastopen; do
-		grep -qw "mptcp_scramble_$hook" /proc/kallsyms ||
-			scr_fail "hook mptcp_scramble_$hook missing from /proc/kallsyms" || return
+		grep -qw "mptcp_scramble_hook_$hook" /proc/kallsyms ||
+			scr_fail "hook mptcp_scramble_hook_$hook missing from /proc/kallsyms" || return
 	done
 }
 
