@@ -11,9 +11,10 @@ KSFT_PASS=0
 KSFT_FAIL=1
 KSFT_SKIP=4
 
-SCR_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-SCR_ROOT=$(cd "$SCR_DIR/.." && pwd)
-SCR_MODULE=${MS_MODULE:-$SCR_ROOT/src/mptcp_scramble.ko}
+# Paths, and what a kernel splat looks like (SCR_SPLAT_RE, scr_splats).
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+SCR_MODULE=${SCR_MODULE:-$SCR_ROOT/src/mptcp_scramble.ko}
 SCR_STRICT=${SCR_STRICT:-0}
 SCR_NAME=$(basename "$0" .sh)
 SCR_SUFFIX=$(printf '%04x%04x' $RANDOM $RANDOM)
@@ -84,7 +85,7 @@ scr_run() {
 	shift
 	_scr_mark_dmesg
 	"$@" || rc=$?
-	if splat=$(_scr_dmesg_since_mark | grep -E -A30 "$MS_SPLAT_RE"); then
+	if splat=$(_scr_dmesg_since_mark | scr_splats); then
 		scr_diag "kernel splat during $name:"
 		printf '%s\n' "$splat" | sed 's/^/#   /'
 		rc=1
@@ -176,9 +177,6 @@ scr_cleanup() {
 	_scr_netns=()
 }
 trap 'scr_cleanup; rm -rf "$SCR_TMP"' EXIT
-
-# MS_SPLAT_RE and ms_splats come from the build scripts' library.
-source "$SCR_ROOT/scripts/lib.sh"
 
 # The two-path topology of the paper, between two namespaces, with
 # `scr_topology [PATHS]` paths (default 2; 4 gives four subflows):

@@ -12,17 +12,18 @@ source "$(dirname "$0")/lib.sh"
 scr_require_root
 scr_require_cmd ip tc ping ethtool insmod rmmod
 scr_require_module_file
-SELFTESTS=${MS_KSRC:-/nonexistent}/tools/testing/selftests/net/mptcp
+SELFTESTS=${SCR_KSRC:-/nonexistent}/tools/testing/selftests/net/mptcp
 [[ -x $SELFTESTS/mptcp_connect ]] || scr_skip_all "upstream MPTCP selftests not built in $SELFTESTS"
 
 # upstream SCRIPT [ARG...]: one upstream script; its output's tail becomes
 # KTAP diagnostics; passes if it exits 0.
 upstream() {
-	local rc=0
-	(cd "$SELFTESTS" && timeout 1500 ./"$@") > "$SCR_TMP/upstream.log" 2>&1 || rc=$?
+	local script=$1 rc=0
+	shift
+	(cd "$SELFTESTS" && timeout 1500 "./$script" "$@") > "$SCR_TMP/upstream.log" 2>&1 || rc=$?
 	grep -E 'not ok|FAIL|\[ *(FAIL|fail)' "$SCR_TMP/upstream.log" | head -n 20 | sed 's/^/# /'
 	tail -n 3 "$SCR_TMP/upstream.log" | sed 's/^/# /'
-	((rc == 0)) || scr_fail "$* exited $rc"
+	((rc == 0)) || scr_fail "$script $* exited $rc"
 }
 
 scr_load || scr_skip_all "cannot load $SCR_MODULE"
