@@ -10,17 +10,19 @@ scr_require_root
 scr_require_cmd ip insmod rmmod
 scr_require_module_file
 
-# scr_write FILE VALUE [NETNS]: write VALUE to FILE with one write(2).
-scr_write() {
-	local ns=()
-	[[ -n ${3:-} ]] && ns=(ip netns exec "$3")
-	"${ns[@]}" bash -c 'printf "%s" "$2" > "$1"' _ "$1" "$2" 2>/dev/null
+# write_once FILE VALUE [NETNS]: write VALUE to FILE with one write(2).
+write_once() {
+	local in_ns=()
+	[[ -n ${3:-} ]] && in_ns=(ip netns exec "$3")
+	# shellcheck disable=SC2016 # the inner shell's $1 and $2
+	"${in_ns[@]}" bash -c 'printf "%s" "$2" > "$1"' _ "$1" "$2" 2>/dev/null
 }
 
-scr_read() {
-	local ns=()
-	[[ -n ${2:-} ]] && ns=(ip netns exec "$2")
-	"${ns[@]}" cat "$1"
+# read_value FILE [NETNS]: FILE's content, read in NETNS.
+read_value() {
+	local in_ns=()
+	[[ -n ${2:-} ]] && in_ns=(ip netns exec "$2")
+	"${in_ns[@]}" cat "$1"
 }
 
 test_hooks_in_kallsyms() {
@@ -45,9 +47,9 @@ test_load_unload_20_times() {
 
 test_load_logs_a_line() {
 	scr_unload
-	_scr_mark_dmesg
+	scr_mark_dmesg
 	scr_load || return
-	_scr_dmesg_since_mark | grep -q '^\[[ 0-9.]*\] mptcp_scramble: scrambling MPTCP connections' ||
+	scr_dmesg_since_mark | grep -q '^\[[ 0-9.]*\] mptcp_scramble: scrambling MPTCP connections' ||
 		scr_fail "no 'mptcp_scramble: scrambling MPTCP connections' line in the kernel log"
 }
 
@@ -55,8 +57,8 @@ test_sysctl_defaults_to_1_in_every_netns() {
 	local ns
 	scr_load || return
 	ns=$(scr_netns_add default)
-	[[ $(scr_read $SYSCTL) == 1 ]] || scr_fail "init_net: enabled is $(scr_read $SYSCTL), want 1" || return
-	[[ $(scr_read $SYSCTL "$ns") == 1 ]] || scr_fail "new netns: enabled is not 1" || return
+	[[ $(read_value "$SYSCTL") == 1 ]] || scr_fail "init_net: enabled is $(read_value "$SYSCTL"), want 1" || return
+	[[ $(read_value "$SYSCTL" "$ns") == 1 ]] || scr_fail "new netns: enabled is not 1" || return
 }
 
 test_sysctl_is_per_netns() {
@@ -64,13 +66,13 @@ test_sysctl_is_per_netns() {
 	scr_load || return
 	a=$(scr_netns_add pera)
 	b=$(scr_netns_add perb)
-	scr_write $SYSCTL 0 "$a" || scr_fail "writing 0 in $a failed" || return
-	[[ $(scr_read $SYSCTL "$a") == 0 ]] || scr_fail "$a: 0 did not stick" || return
-	[[ $(scr_read $SYSCTL "$b") == 1 ]] || scr_fail "$b changed with $a" || return
-	[[ $(scr_read $SYSCTL) == 1 ]] || scr_fail "init_net changed with $a" || return
-	scr_write $SYSCTL 1 "$a" || scr_fail "writing 1 in $a failed" || return
-	scr_write $SYSCTL 0 "$b" || return
-	[[ $(scr_read $SYSCTL "$a") == 1 && $(scr_read $SYSCTL "$b") == 0 ]] ||
+	write_once "$SYSCTL" 0 "$a" || scr_fail "writing 0 in $a failed" || return
+	[[ $(read_value "$SYSCTL" "$a") == 0 ]] || scr_fail "$a: 0 did not stick" || return
+	[[ $(read_value "$SYSCTL" "$b") == 1 ]] || scr_fail "$b changed with $a" || return
+	[[ $(read_value "$SYSCTL") == 1 ]] || scr_fail "init_net changed with $a" || return
+	write_once "$SYSCTL" 1 "$a" || scr_fail "writing 1 in $a failed" || return
+	write_once "$SYSCTL" 0 "$b" || return
+	[[ $(read_value "$SYSCTL" "$a") == 1 && $(read_value "$SYSCTL" "$b") == 0 ]] ||
 		scr_fail "values crossed between namespaces"
 }
 
@@ -80,19 +82,19 @@ test_sysctl_rejects_bad_writes() {
 	ns=$(scr_netns_add reject)
 	garbage=$(head -c 4096 /dev/zero | tr '\0' 'z')
 	for before in 0 1; do
-		scr_write $SYSCTL "$before" "$ns" || return
+		write_once "$SYSCTL" "$before" "$ns" || return
 		for value in 2 -1 abc $'\n' "$garbage" "1x" "0 1"; do
-			if scr_write $SYSCTL "$value" "$ns"; then
+			if write_once "$SYSCTL" "$value" "$ns"; then
 				scr_fail "write of '${value:0:16}' (${#value} bytes) accepted" || return
 			fi
-			[[ $(scr_read $SYSCTL "$ns") == "$before" ]] ||
-				scr_fail "write of '${value:0:16}' changed $before to $(scr_read $SYSCTL "$ns")" || return
+			[[ $(read_value "$SYSCTL" "$ns") == "$before" ]] ||
+				scr_fail "write of '${value:0:16}' changed $before to $(read_value "$SYSCTL" "$ns")" || return
 		done
 		# A write(2) of zero bytes is refused too.
-		if ip netns exec "$ns" python3 -c 'import os, sys; os.write(os.open(sys.argv[1], os.O_WRONLY), b"")' $SYSCTL 2>/dev/null; then
+		if ip netns exec "$ns" python3 -c 'import os, sys; os.write(os.open(sys.argv[1], os.O_WRONLY), b"")' "$SYSCTL" 2>/dev/null; then
 			scr_fail "zero-byte write accepted" || return
 		fi
-		[[ $(scr_read $SYSCTL "$ns") == "$before" ]] || scr_fail "zero-byte write changed the value" || return
+		[[ $(read_value "$SYSCTL" "$ns") == "$before" ]] || scr_fail "zero-byte write changed the value" || return
 	done
 }
 
@@ -112,13 +114,13 @@ test_proc_lists_every_counter() {
 test_bench_sysctl_logs_throughput() {
 	local line
 	scr_load || return
-	if scr_write /proc/sys/net/mptcp_scramble/bench 2; then
+	if write_once /proc/sys/net/mptcp_scramble/bench 2; then
 		scr_fail "bench accepted 2"
 		return
 	fi
-	_scr_mark_dmesg
-	scr_write /proc/sys/net/mptcp_scramble/bench 1 || scr_fail "bench run failed" || return
-	line=$(_scr_dmesg_since_mark | grep 'mptcp_scramble: bench:') || scr_fail "no bench line logged" || return
+	scr_mark_dmesg
+	write_once /proc/sys/net/mptcp_scramble/bench 1 || scr_fail "bench run failed" || return
+	line=$(scr_dmesg_since_mark | grep 'mptcp_scramble: bench:') || scr_fail "no bench line logged" || return
 	scr_diag "${line#*] }"
 }
 

@@ -7,22 +7,11 @@
 # are checked against what was moved.
 source "$(dirname "$0")/lib.sh"
 
-SYSCTL=/proc/sys/net/mptcp_scramble/enabled
 MB=$((1024 * 1024))
 
 scr_require_root
 scr_require_cmd ip tc tcpdump nstat insmod rmmod python3 mptcp-traffic mptcp-eavesdrop
 scr_require_module_file
-
-scr_set_enabled() {
-	ip netns exec "$SCR_CLI" sysctl -qw net.mptcp_scramble.enabled="$1"
-	ip netns exec "$SCR_SRV" sysctl -qw net.mptcp_scramble.enabled="$1"
-}
-
-# scr_join_count: MP_JOIN subflows the server accepted so far.
-scr_joins() {
-	scr_mib "$SCR_SRV" MPTcpExtMPJoinAckRx
-}
 
 # expect_multipath NAME JOINS_BEFORE: the transfer used more than one
 # subflow.
@@ -52,7 +41,7 @@ test_ipv4_two_paths_intact_and_counted() {
 	c0=$(scr_counter "$SCR_CLI" bytes_scrambled)
 	s0=$(scr_counter "$SCR_SRV" bytes_descrambled)
 	scr_shape 200mbit
-	scr_transfer v4 10.0.1.2:4000 --bytes $bytes --pattern digits || return
+	scr_transfer v4 10.0.1.2:4000 --bytes "$bytes" --pattern digits || return
 	scr_shape off
 	expect_multipath v4 "$joins" || return
 	c1=$(scr_counter "$SCR_CLI" bytes_scrambled)
@@ -74,7 +63,7 @@ test_both_directions_intact_and_counted() {
 	local c0 s0 bytes=$((1 * MB))
 	c0=$(scr_counter "$SCR_CLI" bytes_descrambled)
 	s0=$(scr_counter "$SCR_SRV" bytes_scrambled)
-	scr_transfer both 10.0.1.2:4000 --bytes $bytes --direction both --pattern text || return
+	scr_transfer both 10.0.1.2:4000 --bytes "$bytes" --direction both --pattern text || return
 	(($(scr_counter "$SCR_CLI" bytes_descrambled) - c0 == bytes)) || scr_fail "client descrambled a wrong count" || return
 	(($(scr_counter "$SCR_SRV" bytes_scrambled) - s0 == bytes)) || scr_fail "server scrambled a wrong count" || return
 }
@@ -114,7 +103,7 @@ test_netem_delay_loss_reorder_intact() {
 	local rc=$?
 	ip netns exec "$SCR_CLI" tc qdisc del dev c2 root
 	ip netns exec "$SCR_SRV" tc qdisc del dev s2 root
-	return $rc
+	return "$rc"
 }
 
 test_path_down_mid_transfer_reinjects_intact() {
@@ -132,11 +121,11 @@ test_path_down_mid_transfer_reinjects_intact() {
 	# IPv6 addresses go with the link; put them back.
 	ip -n "$SCR_CLI" addr add dead:2::1/64 dev c2 nodad 2>/dev/null
 	ip -n "$SCR_SRV" addr add dead:2::2/64 dev s2 nodad 2>/dev/null
-	return $rc
+	return "$rc"
 }
 
 test_fifty_concurrent_connections_intact() {
-	local live0 s0
+	local s0
 	s0=$(scr_counter "$SCR_SRV" connections_scrambled)
 	scr_transfer fifty 10.0.1.2:4000 --bytes $((256 * 1024)) --pattern random ::server --count 50 ::client --parallel 50 || return
 	(($(scr_counter "$SCR_SRV" connections_scrambled) - s0 == 50)) ||
@@ -179,7 +168,7 @@ test_toggle_affects_only_new_connections() {
 	scr_set_enabled 0
 	# B: established after the flip, plain.
 	scr_transfer toggle-b 10.0.1.2:4002 --bytes $((1 * MB)) --pattern random || rc=$?
-	wait $a || rc=$?
+	wait "$a" || rc=$?
 	scr_set_enabled 1
 	((rc == 0)) || scr_fail "a transfer broke across the toggle" || return
 	(($(scr_counter "$SCR_SRV" connections_scrambled) - s0 == 1)) || scr_fail "want exactly A scrambled" || return
@@ -193,7 +182,7 @@ test_connection_from_before_insmod_stays_plain() {
 	t=$!
 	scr_wait_for established_on 4003 || rc=1
 	scr_load || rc=1
-	wait $t || rc=$?
+	wait "$t" || rc=$?
 	((rc == 0)) || scr_fail "exchange across insmod broken" || return
 	(($(scr_counter "$SCR_SRV" connections_scrambled) == 0)) || scr_fail "pre-insmod connection was latched scrambled" || return
 	(($(scr_counter "$SCR_SRV" bytes_descrambled) == 0)) || scr_fail "bytes of a pre-insmod connection were descrambled"
@@ -207,16 +196,16 @@ test_rmmod_refused_while_scrambled_connection_lives() {
 	refcnt=$(scr_refcount)
 	if rmmod mptcp_scramble 2>/dev/null; then
 		scr_fail "rmmod succeeded with a scrambled connection alive"
-		wait $t
+		wait "$t"
 		scr_load
 		return 1
 	fi
 	((refcnt == 2)) || { scr_fail "refcnt $refcnt, want 2 (one per end)"; rc=1; }
-	wait $t || { scr_fail "exchange broken"; rc=1; }
+	wait "$t" || { scr_fail "exchange broken"; rc=1; }
 	scr_wait_for refcount_is_zero || { scr_fail "refcnt stuck at $(scr_refcount) after close"; rc=1; }
 	rmmod mptcp_scramble || { scr_fail "rmmod refused after the connection closed"; rc=1; }
 	scr_load
-	return $rc
+	return "$rc"
 }
 
 test_plain_tcp_untouched() {
@@ -258,7 +247,7 @@ test_fastopen_keeps_data_out_of_syn() {
 	scr_transfer tfo-warmup 10.0.1.2:4005 --bytes 4096 --pattern digits --fastopen || return
 	t0=$(scr_counter "$SCR_CLI" tfo_syn_data_refused)
 	for run in tfo-on tfo-off; do
-		scr_set_enabled $([[ $run == tfo-on ]] && echo 1 || echo 0)
+		scr_set_enabled "$([[ $run == tfo-on ]] && echo 1 || echo 0)"
 		scr_capture "$SCR_CLI" c1 "$run"
 		scr_transfer "$run-1" 10.0.1.2:4005 --bytes 4096 --pattern digits --fastopen || return
 		scr_transfer "$run-2" 10.0.1.2:4005 --bytes 4096 --pattern digits --fastopen || return
@@ -331,7 +320,7 @@ test_disarmed_kprobes_reset_instead_of_corrupting() {
 	scr_shape 50mbit
 	hold_peer "$SCR_SRV" server 10.0.1.2 4006 "$d" &
 	srv=$!
-	scr_wait_for test -e "$d/ready" || { scr_fail "server did not start"; kill $srv; return 1; }
+	scr_wait_for test -e "$d/ready" || { scr_fail "server did not start"; kill "$srv"; return 1; }
 	hold_peer "$SCR_CLI" client 10.0.1.2 4006 "$d" &
 	cli=$!
 	# The stream flows scrambled; then every kprobe is disarmed.
@@ -342,7 +331,7 @@ test_disarmed_kprobes_reset_instead_of_corrupting() {
 		{ scr_fail "the connection did not fail within 10 s of disarming"; rc=1; }
 	echo 1 > "$k"
 	touch "$d/done"
-	wait $srv $cli
+	wait "$srv" "$cli"
 	scr_shape off
 	((rc == 0)) || return 1
 	scr_diag "client: $(cat "$d/client.json"); server: $(cat "$d/server.json")"
@@ -365,7 +354,7 @@ PY
 	scr_wait_for refcount_is_zero || { scr_fail "refcnt stuck at $(scr_refcount) after close"; rc=1; }
 	# Armed again, scrambled connections work as before.
 	scr_transfer rearmed 10.0.1.2:4007 --bytes 1M --pattern digits || rc=1
-	return $rc
+	return "$rc"
 }
 
 scr_load || scr_skip_all "cannot load $SCR_MODULE"

@@ -24,11 +24,6 @@ scr_require_root
 scr_require_cmd ip tc nstat insmod rmmod python3 mptcp-traffic
 scr_require_module_file
 
-scr_set_enabled() {
-	ip netns exec "$SCR_CLI" sysctl -qw net.mptcp_scramble.enabled="$1"
-	ip netns exec "$SCR_SRV" sysctl -qw net.mptcp_scramble.enabled="$1"
-}
-
 # peek_waitall NAME PORT: a 4 MiB stream over two 50 Mbit/s paths, read
 # with recv(MSG_PEEK | MSG_WAITALL) of 150000 bytes at a time (so nearly
 # every peek waits for data still on the way), each peek then read again
@@ -73,7 +68,7 @@ corrupt_window() {
 		sleep 0.05
 	done
 	tc -n "$SCR_CLI" qdisc replace dev "$2" clsact
-	tc -n "$SCR_CLI" filter add dev "$2" egress protocol ip prio 1000 handle $MARK fw \
+	tc -n "$SCR_CLI" filter add dev "$2" egress protocol ip prio 1000 handle "$MARK" fw \
 		action pedit munge offset 148 u8 invert pipe csum tcp || return
 	sleep 0.4
 	tc -n "$SCR_CLI" qdisc del dev "$2" clsact
@@ -92,14 +87,14 @@ csum_transfer() {
 	corrupt_base=$(scr_counter "$SCR_SRV" bytes_descrambled)
 	scr_shape 10mbit
 	scr_transfer "$1" "10.0.1.2:$2" --bytes $((6 * MB)) --pattern digits --timeout 30 \
-		::client --mark $MARK &
+		::client --mark "$MARK" &
 	pid=$!
 	corrupt_window "$1" "$3"
 	wait "$pid"
 	rc=$?
 	scr_shape off
 	csum_failed=$(($(csum_errors) - e0))
-	return $rc
+	return "$rc"
 }
 
 # csum_exercised NAME: the corruption made the receiver's checksum fail.
@@ -109,10 +104,10 @@ csum_exercised() {
 
 test_bad_csum_two_subflows_arrives_intact() {
 	local joins
-	joins=$(scr_mib "$SCR_SRV" MPTcpExtMPJoinAckRx)
+	joins=$(scr_joins)
 	csum_transfer csum-two 4102 c2 || return
 	csum_exercised csum-two || return
-	(($(scr_mib "$SCR_SRV" MPTcpExtMPJoinAckRx) > joins)) || scr_fail "no MP_JOIN subflow: not a two-subflow transfer"
+	(($(scr_joins) > joins)) || scr_fail "no MP_JOIN subflow: not a two-subflow transfer"
 }
 
 test_bad_csum_one_subflow_resets_scrambled() {
@@ -121,7 +116,7 @@ test_bad_csum_one_subflow_resets_scrambled() {
 	nofb0=$(scr_mib "$SCR_SRV" MPTcpExtScrambleNoFallback)
 	ip -n "$SCR_CLI" mptcp endpoint flush
 	csum_transfer csum-one 4103 c1 || rc=$?
-	scr_topology_endpoints
+	scr_subflow_endpoints 2
 	csum_exercised csum-one || return
 	[[ -s $srv && -s $cli ]] || scr_fail "no report from the transfer" || return
 	[[ $(scr_conn_json "$srv" mismatch) == None ]] ||
@@ -146,12 +141,6 @@ test_bad_csum_one_subflow_resets_scrambled() {
 	done
 	(($(scr_mib "$SCR_SRV" MPTcpExtScrambleNoFallback) > nofb0)) ||
 		scr_fail "MPTcpExtScrambleNoFallback did not grow"
-}
-
-# scr_topology_endpoints: the client's path-2 subflow endpoints again.
-scr_topology_endpoints() {
-	ip -n "$SCR_CLI" mptcp endpoint add 10.0.2.1 dev c2 subflow
-	ip -n "$SCR_CLI" mptcp endpoint add dead:2::1 dev c2 subflow
 }
 
 scr_load || scr_skip_all "cannot load $SCR_MODULE"

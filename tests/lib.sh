@@ -1,11 +1,31 @@
 # shellcheck shell=bash
 # The mptcp-scramble test library: KTAP output, prerequisites, namespaces,
-# the module, the kernel log.  Sourced by every tests/*.sh; helpers are
-# prefixed scr_.
+# the topology, the module, traffic and captures, the kernel log.
 #
-# A missing prerequisite makes a test file exit with $KSFT_SKIP (4); with
-# SCR_STRICT=1 (what `make test` and CI set) it fails instead, since a
-# skipped test proves nothing.
+# Who sources whom, one way only:
+#
+#   scripts/lib.sh    paths, build settings, the splat pattern; sources nothing
+#         ^
+#   tests/lib.sh      this library
+#         ^
+#   tests/*.sh, and the VM workloads scripts/demo, scripts/bench and
+#   scripts/security
+#
+# The rules of a test file:
+# - one vocabulary: the library's names are prefixed scr_ and SCR_ (those
+#   starting with an underscore are its own, for no other file); a test
+#   file's own helpers have no prefix;
+# - KTAP output: scr_ktap_header, scr_ktap_plan N, scr_run for each case,
+#   scr_finish;
+# - a missing prerequisite makes a test file exit with $KSFT_SKIP (4); with
+#   SCR_STRICT=1 (what `make test` and CI set) it fails instead, since a
+#   skipped test proves nothing;
+# - namespaces come from scr_netns_add (or scr_topology), named with a
+#   random suffix; they and $SCR_TMP go in the EXIT trap;
+# - every process started in the background runs under `timeout`;
+# - whatever a test waits for (a server listening, a capture started, a
+#   subflow up, a counter reached) is polled with scr_wait_for, with a
+#   limit; a `sleep` only ever sets a time window on purpose.
 
 KSFT_PASS=0
 KSFT_FAIL=1
@@ -18,8 +38,11 @@ SCR_MODULE=${SCR_MODULE:-$SCR_ROOT/src/mptcp_scramble.ko}
 SCR_STRICT=${SCR_STRICT:-0}
 SCR_NAME=$(basename "$0" .sh)
 SCR_SUFFIX=$(printf '%04x%04x' $RANDOM $RANDOM)
+# The test file's scratch directory: reports, captures, logs.
+SCR_TMP=$(mktemp -d /tmp/scr-test.XXXXXX)
 
 # Every counter of /proc/net/mptcp_scramble, in order.
+# shellcheck disable=SC2034 # for the test files
 SCR_COUNTERS=(connections_scrambled connections_plain connections_live
 	bytes_scrambled bytes_descrambled rx_copies rx_drops latch_refused
 	tfo_syn_data_refused kprobe_misses)
@@ -69,13 +92,14 @@ scr_require_module_file() {
 	[[ -f $SCR_MODULE ]] || scr_skip_all "$SCR_MODULE not built (make module)"
 }
 
-# The kernel log since the last scr_run: checked after every test.
-_scr_dmesg_since_mark() {
-	dmesg | tail -n +"$((_scr_dmesg_mark + 1))"
+# scr_mark_dmesg, then scr_dmesg_since_mark: the kernel log since the
+# mark (scr_run sets one before each test case).
+scr_mark_dmesg() {
+	_scr_dmesg_mark=$(dmesg | wc -l)
 }
 
-_scr_mark_dmesg() {
-	_scr_dmesg_mark=$(dmesg | wc -l)
+scr_dmesg_since_mark() {
+	dmesg | tail -n +"$((_scr_dmesg_mark + 1))"
 }
 
 # scr_run NAME FUNCTION [ARG...]: run one test case; it fails if FUNCTION
@@ -83,9 +107,9 @@ _scr_mark_dmesg() {
 scr_run() {
 	local name=$1 rc=0 splat
 	shift
-	_scr_mark_dmesg
+	scr_mark_dmesg
 	"$@" || rc=$?
-	if splat=$(_scr_dmesg_since_mark | scr_splats); then
+	if splat=$(scr_dmesg_since_mark | scr_splats); then
 		scr_diag "kernel splat during $name:"
 		printf '%s\n' "$splat" | sed 's/^/#   /'
 		rc=1
@@ -140,12 +164,13 @@ scr_refcount() {
 
 # scr_counter [NETNS] NAME: a counter of /proc/net/mptcp_scramble.
 scr_counter() {
-	local ns=()
+	local in_ns=()
 	if (($# == 2)); then
-		ns=(ip netns exec "$1")
+		in_ns=(ip netns exec "$1")
 		shift
 	fi
-	"${ns[@]}" awk -v n="$1" '$1 == n { print $2; found = 1 } END { exit !found }' /proc/net/mptcp_scramble
+	# shellcheck disable=SC2016 # awk's $1 and $2
+	"${in_ns[@]}" awk -v n="$1" '$1 == n { print $2; found = 1 } END { exit !found }' /proc/net/mptcp_scramble
 }
 
 # scr_wait_for CMD...: poll CMD until it succeeds, for up to 10 s.
@@ -158,23 +183,24 @@ scr_wait_for() {
 	return 1
 }
 
-# Namespaces made by scr_netns_add are deleted when the test file exits.
-_scr_netns=()
+# scr_netns_add NAME: make namespace NAME-$SCR_SUFFIX, print its name.
 scr_netns_add() {
 	local ns="$1-$SCR_SUFFIX"
 	ip netns add "$ns"
 	ip -n "$ns" link set lo up
-	_scr_netns+=("$ns")
 	echo "$ns"
 }
 
+# scr_cleanup: delete every namespace of this test file (found by its
+# suffix: scr_netns_add runs in a subshell, $(...), and cannot keep a
+# list), with the processes in it.  Also when the test file exits, and
+# $SCR_TMP then too.
 scr_cleanup() {
 	local ns
-	for ns in "${_scr_netns[@]}"; do
+	for ns in $(ip netns list | awk '{ print $1 }' | grep -e "-$SCR_SUFFIX\$"); do
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
 	done
-	_scr_netns=()
 }
 trap 'scr_cleanup; rm -rf "$SCR_TMP"' EXIT
 
@@ -210,13 +236,27 @@ scr_topology() {
 		ip -n "$SCR_CLI" route add 10.0.1.0/24 via "10.0.$i.2" dev "c$i" table $((100 + i))
 		ip -n "$SCR_CLI" -6 rule add from "dead:$i::1" table $((100 + i))
 		ip -n "$SCR_CLI" -6 route add dead:1::/64 via "dead:$i::2" dev "c$i" table $((100 + i))
-		ip -n "$SCR_CLI" mptcp endpoint add "10.0.$i.1" dev "c$i" subflow
-		ip -n "$SCR_CLI" mptcp endpoint add "dead:$i::1" dev "c$i" subflow
+		scr_subflow_endpoints "$i"
 	done
 	ip -n "$SCR_CLI" mptcp limits set subflow 8 add_addr_accepted 8
 	ip -n "$SCR_SRV" mptcp limits set subflow 8 add_addr_accepted 8
 	ip netns exec "$SCR_CLI" sysctl -qw net.mptcp.enabled=1
 	ip netns exec "$SCR_SRV" sysctl -qw net.mptcp.enabled=1
+}
+
+# scr_subflow_endpoints PATH: the client's MPTCP subflow endpoints (IPv4
+# and IPv6) on path PATH, 2 or more: what scr_topology sets up, to add again
+# after an `ip mptcp endpoint flush`.
+scr_subflow_endpoints() {
+	ip -n "$SCR_CLI" mptcp endpoint add "10.0.$1.1" dev "c$1" subflow
+	ip -n "$SCR_CLI" mptcp endpoint add "dead:$1::1" dev "c$1" subflow
+}
+
+# scr_set_enabled 0|1: net.mptcp_scramble.enabled in both namespaces of the
+# topology.
+scr_set_enabled() {
+	ip netns exec "$SCR_CLI" sysctl -qw net.mptcp_scramble.enabled="$1"
+	ip netns exec "$SCR_SRV" sysctl -qw net.mptcp_scramble.enabled="$1"
 }
 
 # scr_counter_ge [NETNS] NAME N: whether a counter has reached N.
@@ -244,20 +284,19 @@ scr_shape() {
 # --pattern, --direction, ...) go to both ends, the others to one end.
 # Their JSON reports land in $SCR_TMP/NAME.{server,client}.json, their
 # stderr in .log.  Succeeds if both ends report every byte intact.
-SCR_TMP=$(mktemp -d /tmp/scr-test.XXXXXX)
 scr_transfer() {
-	local name=$1 addr=$2 common=() srv=() cli=() to=common spid rc=0
+	local name=$1 addr=$2 common=() srv_opts=() cli_opts=() to=common spid rc=0
 	shift 2
 	for o; do
 		case $o in
-		::server) to=srv ;;
-		::client) to=cli ;;
+		::server) to=srv_opts ;;
+		::client) to=cli_opts ;;
 		*) eval "$to+=(\"\$o\")" ;;
 		esac
 	done
 	rm -f "$SCR_TMP/$name.ready"
 	ip netns exec "$SCR_SRV" timeout 180 mptcp-traffic server --listen "$addr" \
-		--ready-file "$SCR_TMP/$name.ready" --quiet ${common[@]+"${common[@]}"} ${srv[@]+"${srv[@]}"} \
+		--ready-file "$SCR_TMP/$name.ready" --quiet ${common[@]+"${common[@]}"} ${srv_opts[@]+"${srv_opts[@]}"} \
 		> "$SCR_TMP/$name.server.json" 2> "$SCR_TMP/$name.server.log" &
 	spid=$!
 	if ! scr_wait_for test -e "$SCR_TMP/$name.ready"; then
@@ -266,7 +305,7 @@ scr_transfer() {
 		return 1
 	fi
 	ip netns exec "$SCR_CLI" timeout 180 mptcp-traffic client --connect "$addr" \
-		--quiet ${common[@]+"${common[@]}"} ${cli[@]+"${cli[@]}"} \
+		--quiet ${common[@]+"${common[@]}"} ${cli_opts[@]+"${cli_opts[@]}"} \
 		> "$SCR_TMP/$name.client.json" 2> "$SCR_TMP/$name.client.log" || rc=$?
 	wait "$spid" || rc=$((rc ? rc : $?))
 	if ((rc)); then
@@ -314,8 +353,14 @@ scr_capture_stop() {
 	return 0
 }
 
-# scr_subflows NS: how many MPTCP subflows (TCP sockets with the mptcp ULP)
-# NS has established in total.
+# scr_mib NS NAME: the MIB counter NAME (as nstat names it, e.g.
+# MPTcpExtMPJoinAckRx) of namespace NS.
 scr_mib() {
+	# shellcheck disable=SC2016 # awk's $1 and $2
 	ip netns exec "$1" nstat -asz "$2" | awk -v m="$2" '$1 == m { print $2 }'
+}
+
+# scr_joins: the MP_JOIN subflows the server has accepted so far.
+scr_joins() {
+	scr_mib "$SCR_SRV" MPTcpExtMPJoinAckRx
 }
