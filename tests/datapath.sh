@@ -106,14 +106,28 @@ test_netem_delay_loss_reorder_intact() {
 	return "$rc"
 }
 
+# mid_transfer JOINS BYTES: a subflow joined since the server's join
+# count was JOINS, and the server has descrambled BYTES.
+mid_transfer() {
+	(($(scr_joins) > $1)) && scr_counter_ge "$SCR_SRV" bytes_descrambled "$2"
+}
+
 test_path_down_mid_transfer_reinjects_intact() {
-	local rc=0
-	# Slow both paths so the transfer is still running when path 2 fails.
+	local rc=0 joins r0 down
+	joins=$(scr_joins)
+	r0=$(scr_counter "$SCR_SRV" bytes_descrambled)
+	# Slow both paths so the transfer is still running when path 2 fails:
+	# once its subflow is up and a quarter of the stream is in.
 	ip netns exec "$SCR_CLI" tc qdisc add dev c1 root netem rate 40mbit
 	ip netns exec "$SCR_CLI" tc qdisc add dev c2 root netem rate 40mbit
-	( sleep 1; ip -n "$SCR_CLI" link set c2 down; ip -n "$SCR_SRV" link set s2 down ) &
+	(
+		scr_wait_for mid_transfer "$joins" $((r0 + 3 * MB))
+		ip -n "$SCR_CLI" link set c2 down
+		ip -n "$SCR_SRV" link set s2 down
+	) &
+	down=$!
 	scr_transfer pathdown 10.0.1.2:4000 --bytes $((12 * MB)) --pattern random || rc=$?
-	wait
+	wait "$down"
 	ip -n "$SCR_CLI" link set c2 up
 	ip -n "$SCR_SRV" link set s2 up
 	ip netns exec "$SCR_CLI" tc qdisc del dev c1 root

@@ -62,14 +62,13 @@ test_peek_waitall_plain_returns_next_bytes() {
 # corrupt_window NAME DEV: once the server has received 1 MiB of the
 # running transfer NAME, corrupt DEV's marked egress for 0.4 s.
 corrupt_window() {
-	local i
-	for ((i = 0; i < 600; i++)); do
-		(($(scr_counter "$SCR_SRV" bytes_descrambled) - corrupt_base >= MB)) && break
-		sleep 0.05
-	done
+	# At most 30 s: a corruption that comes later still runs, and
+	# csum_exercised tells whether it hit.
+	scr_wait_for -t 30 scr_counter_ge "$SCR_SRV" bytes_descrambled $((corrupt_base + MB))
 	tc -n "$SCR_CLI" qdisc replace dev "$2" clsact
 	tc -n "$SCR_CLI" filter add dev "$2" egress protocol ip prio 1000 handle "$MARK" fw \
 		action pedit munge offset 148 u8 invert pipe csum tcp || return
+	# The window's length, on purpose: not a wait for anything.
 	sleep 0.4
 	tc -n "$SCR_CLI" qdisc del dev "$2" clsact
 }

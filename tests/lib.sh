@@ -173,12 +173,19 @@ scr_counter() {
 	"${in_ns[@]}" awk -v n="$1" '$1 == n { print $2; found = 1 } END { exit !found }' /proc/net/mptcp_scramble
 }
 
-# scr_wait_for CMD...: poll CMD until it succeeds, for up to 10 s.
+# scr_wait_for [-t SECS] CMD...: poll CMD, 20 times a second, until it
+# succeeds; fail if it did not within SECS seconds of polling (default 10;
+# more time passes if CMD itself is slow).  The kernel's selftests wait
+# the same way (mptcp_lib_wait_local_port_listen).
 scr_wait_for() {
-	local i
-	for ((i = 0; i < 200; i++)); do
+	local secs=10 i
+	if [[ $1 == -t ]]; then
+		secs=$2
+		shift 2
+	fi
+	for ((i = 0; i < secs * 20; i++)); do
 		"$@" 2>/dev/null && return 0
-		sleep 0.05
+		sleep 0.05 # the poll interval
 	done
 	return 1
 }
@@ -336,21 +343,48 @@ for k in sys.argv[2].split("."):
 print(v)' "$1" "$2"
 }
 
-# scr_capture NS DEV NAME: capture DEV in NS to $SCR_TMP/NAME.pcap until
-# scr_capture_stop.
-_scr_cap_pid=
+# scr_capture NS DEV NAME: capture the TCP packets of DEV in NS to
+# $SCR_TMP/NAME.pcap until scr_capture_stop.  Returns once tcpdump is
+# listening.  Several captures may run at once.
+_scr_cap_pids=()
+_scr_cap_files=()
 scr_capture() {
-	rm -f "$SCR_TMP/$3.pcap"
-	ip netns exec "$1" timeout 300 tcpdump --immediate-mode -i "$2" -s 0 -U -w "$SCR_TMP/$3.pcap" tcp 2>"$SCR_TMP/$3.tcpdump.log" &
-	_scr_cap_pid=$!
-	scr_wait_for grep -q "listening on" "$SCR_TMP/$3.tcpdump.log"
+	local pcap=$SCR_TMP/$3.pcap log=$SCR_TMP/$3.tcpdump.log
+	rm -f "$pcap"
+	ip netns exec "$1" timeout 300 tcpdump --immediate-mode -i "$2" -s 0 -U -w "$pcap" tcp 2> "$log" &
+	_scr_cap_pids+=($!)
+	_scr_cap_files+=("$pcap")
+	scr_wait_for grep -q "listening on" "$log"
 }
 
+# scr_capture_stop: stop every capture, each once it has written what it
+# saw (its file has not grown for 0.2 s).
 scr_capture_stop() {
-	sleep 0.2
-	kill -INT "$_scr_cap_pid" 2>/dev/null
-	wait "$_scr_cap_pid" 2>/dev/null
+	local pcap
+	for pcap in ${_scr_cap_files[@]+"${_scr_cap_files[@]}"}; do
+		_scr_size=-1 _scr_still=0
+		scr_wait_for _scr_settled "$pcap"
+	done
+	if ((${#_scr_cap_pids[@]})); then
+		kill -INT "${_scr_cap_pids[@]}" 2>/dev/null
+		wait "${_scr_cap_pids[@]}" 2>/dev/null
+	fi
+	_scr_cap_pids=()
+	_scr_cap_files=()
 	return 0
+}
+
+# _scr_settled FILE: FILE's size was the same at the last four calls (0.2 s
+# of scr_wait_for).  Start with _scr_size=-1 _scr_still=0.
+_scr_settled() {
+	local size
+	size=$(stat -c %s "$1") || return
+	if ((size == _scr_size)); then
+		((++_scr_still >= 4))
+	else
+		_scr_size=$size _scr_still=0
+		return 1
+	fi
 }
 
 # scr_mib NS NAME: the MIB counter NAME (as nstat names it, e.g.
