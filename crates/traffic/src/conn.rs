@@ -8,9 +8,11 @@ use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
 use socket2::{SockAddr, Socket};
 use std::fmt;
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Instant;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -44,9 +46,11 @@ impl Out {
     pub fn error(&self, msg: &str) {
         eprintln!("mptcp-traffic: error: {msg}");
     }
-    /// One JSON line on stdout.
+    /// One JSON line on stdout, in one write: a reader polling the output
+    /// of a running process (--hold-until) never sees half a line.
     pub fn json(&self, v: &Value) {
-        println!("{v}");
+        let line = format!("{v}\n");
+        let _ = std::io::stdout().lock().write_all(line.as_bytes());
     }
 }
 
@@ -68,6 +72,15 @@ impl Outcome {
             transactions: 0,
             error: Some(error),
         }
+    }
+
+    /// The connection failed after its report, with `error`.
+    fn fail(&mut self, error: String) {
+        self.ok = false;
+        self.error = Some(match self.error.take() {
+            Some(e) => format!("{e}; {error}"),
+            None => error,
+        });
     }
 }
 
@@ -166,7 +179,15 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
     let mut sample = Sample::default();
     let result = data_phase(&sock, spec, &mut tally, &mut sample);
     let seconds = spec.start.elapsed().as_secs_f64();
-    drop(sock);
+    // The report follows the close, unless --hold-until keeps the socket
+    // open past it.
+    let held = match &spec.cfg.hold_until {
+        Some(path) => Some((sock, path)),
+        None => {
+            drop(sock);
+            None
+        }
+    };
     let report = Report {
         spec,
         local,
@@ -176,7 +197,32 @@ pub fn run(sock: Socket, spec: &ConnSpec) -> Outcome {
         tally,
         sample,
     };
-    report.print(result)
+    let mut outcome = report.print(result);
+    if let Some((sock, path)) = held {
+        if let Err(e) = hold(path, spec.cfg.timeout) {
+            spec.out
+                .error(&format!("{} conn {}: {e}", spec.role.name(), spec.index));
+            outcome.fail(e);
+        }
+        drop(sock);
+    }
+    outcome
+}
+
+/// --hold-until: wait until `path` exists, for `timeout` at most.
+fn hold(path: &Path, timeout: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    while !path.exists() {
+        if start.elapsed() >= timeout {
+            return Err(format!(
+                "timeout: {} did not appear within {:.1} s of the report (--hold-until)",
+                path.display(),
+                timeout.as_secs_f64()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 /// The data phase: Ok, or what ended it. `sample` gets the kernel's view

@@ -148,6 +148,11 @@ struct Common {
     /// Stream length per direction and connection (suffixes K, M, G, T: powers of 1024).
     #[arg(long, default_value = "1M", value_parser = size::parse_size, value_name = "N")]
     bytes: u64,
+    /// A stream without an end, instead of --bytes: send and receive until the
+    /// connection fails (an end of stream is a failure too). The connection never
+    /// passes; its report says what ended it and whether every byte received was right.
+    #[arg(long, conflicts_with_all = ["bytes", "rr", "http"])]
+    until_error: bool,
     /// Data pattern.
     #[arg(long, value_enum, default_value_t = Pattern::Digits)]
     pattern: Pattern,
@@ -188,6 +193,11 @@ struct Common {
     /// Give up on connect/accept/IO after this many seconds without progress.
     #[arg(long, default_value = "60", value_parser = size::parse_secs, value_name = "SECS")]
     timeout: Duration,
+    /// After the transfer, print the report, then keep the socket open until PATH
+    /// exists (for --timeout at most): the connection is destroyed only then. A peer
+    /// that waits for this end to close waits as long.
+    #[arg(long, value_name = "PATH")]
+    hold_until: Option<PathBuf>,
     /// Directory for the temporary files of the mmap-* and sendfile send modes.
     #[arg(long, value_name = "DIR")]
     tmpdir: Option<PathBuf>,
@@ -222,7 +232,11 @@ impl Common {
         Ok(Cfg {
             pattern: self.pattern,
             seed: self.seed,
-            bytes: self.bytes,
+            bytes: if self.until_error {
+                transfer::UNBOUNDED
+            } else {
+                self.bytes
+            },
             direction: self.direction,
             send_mode: self.send_mode,
             recv_mode: self.recv_mode,
@@ -236,6 +250,7 @@ impl Common {
             } else {
                 self.timeout
             },
+            hold_until: self.hold_until.clone(),
             tmpdir: self.tmpdir.clone().unwrap_or_else(std::env::temp_dir),
             verify: !self.no_verify,
         })

@@ -120,11 +120,25 @@ impl Plan {
     }
 }
 
+/// The length of a stream without an end (--until-error): it runs until
+/// the connection fails.
+pub const UNBOUNDED: u64 = u64::MAX;
+
+/// "N of M bytes" of a stream, or "N bytes" of an unbounded one.
+fn bytes_of(done: u64, total: u64) -> String {
+    if total == UNBOUNDED {
+        format!("{done} bytes")
+    } else {
+        format!("{done} of {total} bytes")
+    }
+}
+
 /// Transfer settings shared by both roles.
 #[derive(Clone, Debug)]
 pub struct Cfg {
     pub pattern: Pattern,
     pub seed: u64,
+    /// Stream length per direction, or UNBOUNDED.
     pub bytes: u64,
     pub direction: Direction,
     pub send_mode: SendMode,
@@ -136,6 +150,8 @@ pub struct Cfg {
     pub duration: Duration,
     pub transactions: Option<u64>,
     pub timeout: Duration,
+    /// --hold-until: after the report, keep the socket open until this file exists.
+    pub hold_until: Option<PathBuf>,
     pub tmpdir: PathBuf,
     /// false (--no-verify): no hashing, no comparison, no buffer checks.
     pub verify: bool,
@@ -324,7 +340,10 @@ impl<'a> Rx<'a> {
             self.st.recv_calls += 1;
             match sys::recv(self.fd, buf, flags) {
                 Ok(0) if !buf.is_empty() => {
-                    bail!("connection closed by the peer after {done} of {total} bytes");
+                    bail!(
+                        "connection closed by the peer after {}",
+                        bytes_of(done, total)
+                    );
                 }
                 Ok(n) => {
                     self.wd.progress();
@@ -334,7 +353,7 @@ impl<'a> Rx<'a> {
                     self.st.eagain += 1;
                     self.wd.wait(self.fd, libc::POLLIN, "receiving")?;
                 }
-                Err(e) => bail!("recv after {done} of {total} bytes: {e}"),
+                Err(e) => bail!("recv after {}: {e}", bytes_of(done, total)),
             }
         }
     }

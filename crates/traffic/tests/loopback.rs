@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mptcp-traffic");
@@ -88,25 +88,26 @@ fn wait_ready(path: &Path) -> String {
     }
 }
 
-fn run_pair_at(listen: &str, server_args: &[&str], client_args: &[&str]) -> Pair {
+/// A server listening on `listen`, its stdout going to `stdout`, and the
+/// address it is bound to.
+fn spawn_server(listen: &str, args: &[&str], stdout: Stdio) -> (Child, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let ready = dir.path().join("ready");
     let server = Command::new(BIN)
-        .args([
-            "server",
-            "--listen",
-            listen,
-            "--timeout",
-            "20",
-            "--ready-file",
-        ])
+        .args(["server", "--listen", listen, "--ready-file"])
         .arg(&ready)
-        .args(server_args)
-        .stdout(Stdio::piped())
+        .args(args)
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn server");
     let addr = wait_ready(&ready);
+    (server, addr)
+}
+
+fn run_pair_at(listen: &str, server_args: &[&str], client_args: &[&str]) -> Pair {
+    let server_args = concat(&["--timeout", "20"], server_args);
+    let (server, addr) = spawn_server(listen, &server_args, Stdio::piped());
     let client = Command::new(BIN)
         .args(["client", "--connect", &addr, "--timeout", "20"])
         .args(client_args)
@@ -605,4 +606,164 @@ fn no_verify_still_checks_lengths() {
         &["--tcp", "--bytes", "20K", "--no-verify", "-q"],
     );
     assert_eq!(p.server.status.code(), Some(1), "{}", p.describe());
+}
+
+/// The "0123456789" pattern from stream offset 0.
+fn digits(n: usize) -> Vec<u8> {
+    (0..n).map(|i| b'0' + (i % 10) as u8).collect()
+}
+
+/// Close `s` with a reset (SO_LINGER 0), not a FIN.
+fn reset(s: std::net::TcpStream) {
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER");
+}
+
+#[test]
+fn until_error_runs_until_the_connection_fails() {
+    // Receiving: the peer sends 300 KB of the pattern, then resets.
+    let (server, addr) = spawn_server(
+        "127.0.0.1:0",
+        &["--tcp", "--until-error", "--timeout", "20", "-q"],
+        Stdio::piped(),
+    );
+    let mut peer = std::net::TcpStream::connect(&addr).expect("connect");
+    std::io::Write::write_all(&mut peer, &digits(300_000)).expect("write");
+    reset(peer);
+    let o = server.wait_with_output().expect("wait server");
+    assert_eq!(o.status.code(), Some(1));
+    let s = &json_lines(&o)[0];
+    assert_eq!(s["ok"], false);
+    assert_eq!(s["mismatch"], Value::Null, "{s}");
+    assert!(s["bytes_received"].as_u64().unwrap_or(u64::MAX) <= 300_000);
+    let err = s["error"].as_str().unwrap_or("");
+    assert!(err.contains("(os error 104)"), "{err}");
+    assert!(
+        !err.contains(" of "),
+        "an unbounded stream has no length: {err}"
+    );
+
+    // Sending: the peer reads 300 KB, checks them, then resets.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut got = vec![0u8; 300_000];
+        std::io::Read::read_exact(&mut s, &mut got).expect("read");
+        reset(s);
+        got == digits(300_000)
+    });
+    let o = Command::new(BIN)
+        .args(["client", "--tcp", "--until-error", "--timeout", "20", "-q"])
+        .args(["--connect", &format!("127.0.0.1:{port}")])
+        .output()
+        .expect("client");
+    assert!(
+        peer.join().expect("peer"),
+        "the client did not send the pattern"
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let c = &json_lines(&o)[0];
+    let err = c["error"].as_str().unwrap_or("");
+    assert!(
+        err.contains("(os error 104)") || err.contains("(os error 32)"),
+        "want ECONNRESET or EPIPE: {err}"
+    );
+    assert!(c["bytes_sent"].as_u64().unwrap_or(0) >= 300_000, "{c}");
+
+    // A stream has --bytes or no end, and no end is no request/response.
+    for extra in [&["--bytes", "1M"][..], &["--rr", "64"][..]] {
+        let o = Command::new(BIN)
+            .args(["client", "--connect", "127.0.0.1:1", "--until-error"])
+            .args(extra)
+            .output()
+            .expect("run");
+        assert_eq!(o.status.code(), Some(1), "{extra:?}");
+    }
+}
+
+/// The first connection line of a file being written, once it is whole.
+fn connection_line(path: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().next()?;
+    serde_json::from_str::<Value>(line)
+        .ok()
+        .filter(|v| v["type"] == "connection")
+}
+
+#[test]
+fn hold_until_keeps_the_socket_open_after_the_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, done) = (dir.path().join("server.json"), dir.path().join("done"));
+    let stdout = std::fs::File::create(&out).expect("create");
+    let hold = done.to_str().expect("path");
+    let (mut server, addr) = spawn_server(
+        "127.0.0.1:0",
+        &[
+            "--tcp",
+            "--bytes",
+            "10K",
+            "--timeout",
+            "20",
+            "--hold-until",
+            hold,
+            "-q",
+        ],
+        Stdio::from(stdout),
+    );
+    let mut client = Command::new(BIN)
+        .args(["client", "--tcp", "--bytes", "10K", "--timeout", "20", "-q"])
+        .args(["--connect", &addr])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("client");
+    let t0 = Instant::now();
+    let report = loop {
+        if let Some(v) = connection_line(&out) {
+            break v;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "no report");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["bytes_received"], 10240);
+    // Reported, and still open: the client waits for the server to close.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(server.try_wait().expect("server").is_none());
+    assert!(client.try_wait().expect("client").is_none());
+    std::fs::write(&done, "").expect("create done");
+    assert!(client.wait().expect("client").success());
+    assert!(server.wait().expect("server").success());
+
+    // The file never comes: after --timeout the server closes, and fails.
+    let never = dir.path().join("never");
+    let hold = never.to_str().expect("path");
+    let (server, addr) = spawn_server(
+        "127.0.0.1:0",
+        &[
+            "--tcp",
+            "--bytes",
+            "10K",
+            "--timeout",
+            "1",
+            "--hold-until",
+            hold,
+            "-q",
+        ],
+        Stdio::piped(),
+    );
+    let client = Command::new(BIN)
+        .args(["client", "--tcp", "--bytes", "10K", "--timeout", "20", "-q"])
+        .args(["--connect", &addr])
+        .output()
+        .expect("client");
+    let o = server.wait_with_output().expect("server");
+    assert!(client.status.success());
+    assert_eq!(o.status.code(), Some(1));
+    let lines = json_lines(&o);
+    assert_eq!(lines[0]["ok"], true, "the transfer itself passed");
+    assert_eq!(lines[1]["ok"], false);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("did not appear"), "{err}");
 }
