@@ -275,96 +275,61 @@ test_fastopen_keeps_data_out_of_syn() {
 		scr_fail "tfo_syn_data_refused counted $(($(scr_counter "$SCR_CLI" tfo_syn_data_refused) - t0)), want 2"
 }
 
-# hold_peer NETNS ROLE ADDR PORT DIR: one end of an MPTCP connection that
-# moves "0123456789" until the connection fails, then writes DIR/ROLE.json
-# (bytes, errno name, whether every received byte was right) and keeps its
-# socket open until DIR/done exists: the connection is destroyed only then.
-hold_peer() {
-	cat > "$SCR_TMP/hold_peer.py" <<'PY'
-import errno, json, os, socket, sys, time
-role, addr, port, d = sys.argv[1:5]
-digits = b"0123456789" * 6600
-res = {"bytes": 0, "error": None, "intact": True}
-if role == "server":
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((addr, int(port)))
-    ls.listen(1)
-    open(f"{d}/ready", "w").close()
-    s, _ = ls.accept()
-else:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
-    s.connect((addr, int(port)))
-s.settimeout(30)
-try:
-    while True:
-        off = res["bytes"] % 10
-        if role == "server":
-            b = s.recv(65536)
-            if not b:
-                res["error"] = "EOF"
-                break
-            if b != digits[off:off + len(b)] and res["intact"]:
-                res["intact"] = False
-                bad = next(i for i, (x, y) in enumerate(zip(b, digits[off:])) if x != y)
-                res["first_wrong_offset"] = res["bytes"] + bad
-        else:
-            b = digits[off:off + 65000]
-            s.sendall(b)
-        res["bytes"] += len(b)
-except OSError as e:
-    res["error"] = errno.errorcode.get(e.errno, str(e))
-json.dump(res, open(f"{d}/{role}.json.tmp", "w"))
-os.rename(f"{d}/{role}.json.tmp", f"{d}/{role}.json")
-for _ in range(600):
-    if os.path.exists(f"{d}/done"):
-        break
-    time.sleep(0.1)
-s.close()
-PY
-	ip netns exec "$1" python3 "$SCR_TMP/hold_peer.py" "${@:2}"
+# reported NAME: both ends of the running transfer NAME have printed their
+# connection's report, whole.
+reported() {
+	local end
+	for end in server client; do
+		grep -q '"type":"connection"' "$SCR_TMP/$1.$end.json" || return
+		scr_conn_json "$SCR_TMP/$1.$end.json" type > /dev/null || return
+	done
+}
+
+# ended_with NAME.END ERRNO...: the connection of that end of transfer NAME
+# ended with one of the errors ERRNO (their errno.h names).
+ended_with() {
+	local got e
+	got=$(scr_conn_errno "$SCR_TMP/$1.json")
+	for e in "${@:2}"; do
+		[[ $got == "$e" ]] && return 0
+	done
+	scr_fail "${1#*.} error $got, want ${*:2}"
+}
+
+# unhandled: MPTcpExtScrambleUnhandled, both ends together.
+unhandled() {
+	echo $(($(scr_mib "$SCR_CLI" MPTcpExtScrambleUnhandled) + $(scr_mib "$SCR_SRV" MPTcpExtScrambleUnhandled)))
 }
 
 test_disarmed_kprobes_reset_instead_of_corrupting() {
-	local k=/sys/kernel/debug/kprobes/enabled d=$SCR_TMP/disarm srv cli rc=0 u0 u1
+	local k=/sys/kernel/debug/kprobes/enabled done=$SCR_TMP/disarm.done srv=$SCR_TMP/disarm.server.json t rc=0 u0
 	[[ -e $k ]] || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 	[[ -w $k ]] || { scr_fail "$k missing (CONFIG_DEBUG_FS, CONFIG_KPROBES)"; return 1; }
-	mkdir -p "$d"
-	u0=$(($(scr_mib "$SCR_CLI" MPTcpExtScrambleUnhandled) + $(scr_mib "$SCR_SRV" MPTcpExtScrambleUnhandled)))
+	u0=$(unhandled)
 	scr_shape 50mbit
-	hold_peer "$SCR_SRV" server 10.0.1.2 4006 "$d" &
-	srv=$!
-	scr_wait_for test -e "$d/ready" || { scr_fail "server did not start"; kill "$srv"; return 1; }
-	hold_peer "$SCR_CLI" client 10.0.1.2 4006 "$d" &
-	cli=$!
+	# "0123456789" until the connection fails; then each end reports, and
+	# keeps its socket until $done exists: the connection is destroyed only
+	# then.
+	rm -f "$done"
+	scr_transfer disarm 10.0.1.2:4006 --until-error --pattern digits --timeout 30 --hold-until "$done" &
+	t=$!
 	# The stream flows scrambled; then every kprobe is disarmed.
 	scr_wait_for scr_counter_ge "$SCR_SRV" bytes_descrambled $((2 * MB)) ||
 		{ scr_fail "no scrambled data flowed"; rc=1; }
 	echo 0 > "$k"
-	scr_wait_for test -e "$d/client.json" -a -e "$d/server.json" ||
+	scr_wait_for reported disarm ||
 		{ scr_fail "the connection did not fail within 10 s of disarming"; rc=1; }
 	echo 1 > "$k"
-	touch "$d/done"
-	wait "$srv" "$cli"
+	touch "$done"
+	wait "$t"
 	scr_shape off
 	((rc == 0)) || return 1
-	scr_diag "client: $(cat "$d/client.json"); server: $(cat "$d/server.json")"
-	python3 - "$d" <<'PY' || rc=1
-import json, sys
-c, s = (json.load(open(f"{sys.argv[1]}/{r}.json")) for r in ("client", "server"))
-ok = True
-def want(cond, msg):
-    global ok
-    if not cond:
-        print(f"# FAIL: {msg}")
-        ok = False
-want(s["intact"], "the server received bytes that were not the plaintext")
-want(c["error"] in ("ECONNABORTED", "ECONNRESET", "EPIPE"), f"client error {c['error']}")
-want(s["error"] in ("ECONNABORTED", "ECONNRESET"), f"server error {s['error']}")
-sys.exit(not ok)
-PY
-	u1=$(($(scr_mib "$SCR_CLI" MPTcpExtScrambleUnhandled) + $(scr_mib "$SCR_SRV" MPTcpExtScrambleUnhandled)))
-	((u1 > u0)) || { scr_fail "MPTcpExtScrambleUnhandled did not count"; rc=1; }
+	# (scr_transfer has shown how each end's connection ended.)
+	[[ $(scr_conn_json "$srv" mismatch) == None ]] ||
+		{ scr_fail "the server received bytes that were not the plaintext: $(scr_conn_json "$srv" mismatch)"; rc=1; }
+	ended_with disarm.client ECONNABORTED ECONNRESET EPIPE || rc=1
+	ended_with disarm.server ECONNABORTED ECONNRESET || rc=1
+	(($(unhandled) > u0)) || { scr_fail "MPTcpExtScrambleUnhandled did not count"; rc=1; }
 	scr_wait_for refcount_is_zero || { scr_fail "refcnt stuck at $(scr_refcount) after close"; rc=1; }
 	# Armed again, scrambled connections work as before.
 	scr_transfer rearmed 10.0.1.2:4007 --bytes 1M --pattern digits || rc=1

@@ -343,6 +343,19 @@ for k in sys.argv[2].split("."):
 print(v)' "$1" "$2"
 }
 
+# scr_conn_errno FILE: the name (ECONNRESET, EPIPE, ...) of the error that
+# ended FILE's first connection, from the "(os error N)" of mptcp-traffic's
+# error text; the text itself if it has none (an end of stream, a timeout).
+scr_conn_errno() {
+	local err
+	err=$(scr_conn_json "$1" error) || return
+	if [[ $err =~ \(os\ error\ ([0-9]+)\) ]]; then
+		python3 -c 'import errno, sys; print(errno.errorcode.get(int(sys.argv[1]), sys.argv[1]))' "${BASH_REMATCH[1]}"
+	else
+		echo "$err"
+	fi
+}
+
 # scr_capture NS DEV NAME: capture the TCP packets of DEV in NS to
 # $SCR_TMP/NAME.pcap until scr_capture_stop.  Returns once tcpdump is
 # listening.  Several captures may run at once.
