@@ -73,19 +73,3 @@ SCR_SPLAT_RE='BUG:|WARNING:|Oops|general protection fault|kernel BUG|UBSAN:|KASA
 scr_splats() {
 	grep -E -A30 "$SCR_SPLAT_RE"
 }
-
-# The former names, used by build-kernel, patches and setup until they are
-# renamed: exactly the ones those three files use.
-# shellcheck disable=SC2034
-{
-	MS_ROOT=$SCR_ROOT
-	MS_CACHE=$SCR_CACHE
-	MS_LLVM=$SCR_LLVM
-	MS_KSRC_TARBALL=$SCR_KSRC_TARBALL
-	MS_JOBS=$SCR_JOBS
-}
-ms_log() { scr_log "$@"; }
-ms_die() { scr_die "$@"; }
-ms_variant() { scr_variant "$@"; }
-ms_full_key() { scr_full_key "$@"; }
-ms_kernel_dir() { scr_kernel_dir "$@"; }
