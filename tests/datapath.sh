@@ -148,7 +148,7 @@ test_fifty_concurrent_connections_intact() {
 
 test_wire_shows_pattern_only_when_off() {
 	local cov
-	scr_shape 100mbit
+	scr_shape 50mbit
 	scr_capture "$SCR_CLI" c2 wire-on
 	scr_transfer wire-on 10.0.1.2:4000 --bytes $((4 * MB)) --pattern digits
 	scr_capture_stop
