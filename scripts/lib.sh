@@ -22,9 +22,14 @@
 scr_log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 scr_die() { scr_log "error: $*"; exit 1; }
 
-# scr_variant [--debug]: "default" or "debug", from the flag or DEBUG=1.
+# scr_variant [--debug|--stock]: "default" or "debug", from the flag or
+# DEBUG=1; "stock" (the same kernel and configuration as default, without
+# the patch series: the interoperability test's unpatched peer) from
+# --stock only.
 scr_variant() {
-	if [[ ${1:-} == --debug || ${DEBUG:-0} == 1 ]]; then
+	if [[ ${1:-} == --stock ]]; then
+		echo stock
+	elif [[ ${1:-} == --debug || ${DEBUG:-0} == 1 ]]; then
 		echo debug
 	else
 		echo default
@@ -53,8 +58,13 @@ scr_base_key() {
 }
 
 # The base key plus the patch series: a build tree stamped with this key
-# is up to date.
+# is up to date.  The stock variant applies no patch, so its key is the
+# base key alone.
 scr_full_key() {
+	if [[ $1 == stock ]]; then
+		scr_base_key "$1"
+		return
+	fi
 	{
 		scr_base_key "$1"
 		cat "$SCR_ROOT"/patches/*.patch
