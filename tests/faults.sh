@@ -12,9 +12,11 @@
 #   (mptcp_net-next issue 265, the MP_FAIL tests).
 #
 # Topology: the two paths of lib.sh.  A tc filter on a client interface's
-# egress stands for the middlebox: for 0.4 s it inverts one payload byte
-# of every client packet carrying SO_MARK 42 (and fixes the TCP checksum,
-# as mptcp_join.sh's MP_FAIL tests do).
+# egress stands for the middlebox: it inverts one payload byte of every
+# client packet carrying SO_MARK 42 (and fixes the TCP checksum, as
+# mptcp_join.sh's MP_FAIL tests do), from 1 MiB into the transfer (and,
+# with two subflows, once the MP_JOIN subflow is up) until the receiver's
+# DSS checksum has failed.
 source "$(dirname "$0")/lib.sh"
 
 MB=$((1024 * 1024))
@@ -59,40 +61,61 @@ test_peek_waitall_plain_returns_next_bytes() {
 	((descrambled == 0)) || scr_fail "a plain connection descrambled $descrambled bytes"
 }
 
-# corrupt_window NAME DEV: once the server has received 1 MiB of the
-# running transfer NAME, corrupt DEV's marked egress for 0.4 s.
+# ready_to_corrupt PID JOINS: the transfer (PID) still runs, the server
+# has received 1 MiB of it, and, unless JOINS is empty, an MP_JOIN subflow
+# came up since the server's join count was JOINS.
+ready_to_corrupt() {
+	kill -0 "$1" 2>/dev/null || return 0
+	scr_counter_ge "$SCR_SRV" bytes_descrambled $((corrupt_base + MB)) || return
+	[[ -z $2 ]] || (($(scr_joins) > $2))
+}
+
+# corrupted_or_over PID: the receiver's DSS checksum failed since the
+# transfer began, or the transfer (PID) has ended.
+corrupted_or_over() {
+	(($(csum_errors) > corrupt_e0)) || ! kill -0 "$1" 2>/dev/null
+}
+
+# corrupt_window NAME DEV PID [JOINS]: once the server has received 1 MiB
+# of the running transfer NAME (process PID) and, with JOINS, an MP_JOIN
+# subflow is up, corrupt DEV's marked egress until the receiver's DSS
+# checksum has failed (or the transfer ended), then stop.  Whether it hit
+# is for csum_exercised to say.
 corrupt_window() {
-	# At most 30 s: a corruption that comes later still runs, and
-	# csum_exercised tells whether it hit.
-	scr_wait_for -t 30 scr_counter_ge "$SCR_SRV" bytes_descrambled $((corrupt_base + MB))
+	if ! scr_wait_for -t 60 ready_to_corrupt "$3" "${4:-}"; then
+		scr_diag "$1: after 60 s: $(($(scr_counter "$SCR_SRV" bytes_descrambled) - corrupt_base)) bytes in, $(($(scr_joins) - ${4:-0})) joins; corrupting anyway"
+	fi
+	kill -0 "$3" 2>/dev/null || { scr_diag "$1: the transfer ended before the corruption"; return 0; }
 	tc -n "$SCR_CLI" qdisc replace dev "$2" clsact
 	tc -n "$SCR_CLI" filter add dev "$2" egress protocol ip prio 1000 handle "$MARK" fw \
 		action pedit munge offset 148 u8 invert pipe csum tcp || return
-	# The window's length, on purpose: not a wait for anything.
-	sleep 0.4
+	scr_wait_for -t 60 corrupted_or_over "$3" ||
+		scr_diag "$1: no checksum failure within 60 s of corruption"
 	tc -n "$SCR_CLI" qdisc del dev "$2" clsact
+	return 0
 }
 
 csum_errors() {
 	scr_mib "$SCR_SRV" MPTcpExtDataCsumErr
 }
 
-# csum_transfer NAME PORT DEV: 6 MiB client to server at 10 Mbit/s per
-# path, DSS checksums on, DEV corrupted for 0.4 s in the middle.  Returns
-# the transfer's status; sets $csum_failed to the checksum failures seen.
+# csum_transfer NAME PORT DEV [JOINS]: 16 MiB client to server at 10 Mbit/s
+# per path (long enough to outlast the corruption), DSS checksums on, DEV
+# corrupted in the middle (see corrupt_window).  Returns the transfer's
+# status; sets $csum_failed to the checksum failures seen.
 csum_transfer() {
-	local e0 pid rc
-	e0=$(csum_errors)
+	local pid rc
+	corrupt_e0=$(csum_errors)
 	corrupt_base=$(scr_counter "$SCR_SRV" bytes_descrambled)
 	scr_shape 10mbit
-	scr_transfer "$1" "10.0.1.2:$2" --bytes $((6 * MB)) --pattern digits --timeout 30 \
+	scr_transfer "$1" "10.0.1.2:$2" --bytes $((16 * MB)) --pattern digits --timeout 30 \
 		::client --mark "$MARK" &
 	pid=$!
-	corrupt_window "$1" "$3"
+	corrupt_window "$1" "$3" "$pid" "${4:-}"
 	wait "$pid"
 	rc=$?
 	scr_shape off
-	csum_failed=$(($(csum_errors) - e0))
+	csum_failed=$(($(csum_errors) - corrupt_e0))
 	return "$rc"
 }
 
@@ -104,7 +127,8 @@ csum_exercised() {
 test_bad_csum_two_subflows_arrives_intact() {
 	local joins
 	joins=$(scr_joins)
-	csum_transfer csum-two 4102 c2 || return
+	# The corruption starts only once the MP_JOIN subflow on c2 is up.
+	csum_transfer csum-two 4102 c2 "$joins" || return
 	csum_exercised csum-two || return
 	(($(scr_joins) > joins)) || scr_fail "no MP_JOIN subflow: not a two-subflow transfer"
 }
@@ -124,7 +148,7 @@ test_bad_csum_one_subflow_resets_scrambled() {
 	if ((rc == 0)); then
 		# The corruption hit only what the subflow retransmitted in
 		# time: acceptable only if the stream arrived whole.
-		((got == 6 * MB)) || scr_fail "transfer passed with $got bytes"
+		((got == 16 * MB)) || scr_fail "transfer passed with $got bytes"
 		return
 	fi
 	for end in "$srv" "$cli"; do
