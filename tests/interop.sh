@@ -123,6 +123,11 @@ counter() {
 	scr_counter "$1" || { scr_diag "no counter $1 in /proc/net/mptcp_scramble (a module without negotiation?)"; return 1; }
 }
 
+# grew_by NAME BEFORE NOW WANT: a counter grew by WANT; say it if not.
+grew_by() {
+	(($3 - $2 == $4)) || scr_fail "$1 grew by $(($3 - $2)), want $4"
+}
+
 # --- Transfers between A and B -----------------------------------------
 # Each end's JSON report and log: $SRV.json, $SRV.log, $CLI.json, $CLI.log;
 # their exit statuses SRV_RC and CLI_RC.  Options as scr_transfer's: the
@@ -264,10 +269,8 @@ test_patched_client_opportunistic_to_stock_server_plain() {
 		return 0
 	fi
 	# Needs negotiation: B offered nothing, A went plain and counted it.
-	(($(counter peer_no_offer) - no0 == 1)) ||
-		scr_fail "peer_no_offer grew by $(($(counter peer_no_offer) - no0)), want 1" || return
-	(($(counter connections_scrambled) == sc0)) ||
-		scr_fail "connections_scrambled grew by $(($(counter connections_scrambled) - sc0)), want 0" || return
+	grew_by peer_no_offer "$no0" "$(counter peer_no_offer)" 1 || return
+	grew_by connections_scrambled "$sc0" "$(counter connections_scrambled)" 0
 }
 
 test_stock_client_to_patched_server_opportunistic_plain() {
@@ -285,26 +288,34 @@ test_stock_client_to_patched_server_opportunistic_plain() {
 		return 0
 	fi
 	# Needs negotiation.
-	(($(counter peer_no_offer) - no0 == 1)) ||
-		scr_fail "peer_no_offer grew by $(($(counter peer_no_offer) - no0)), want 1" || return
-	(($(counter connections_scrambled) == sc0)) ||
-		scr_fail "connections_scrambled grew by $(($(counter connections_scrambled) - sc0)), want 0" || return
+	grew_by peer_no_offer "$no0" "$(counter peer_no_offer)" 1 || return
+	grew_by connections_scrambled "$sc0" "$(counter connections_scrambled)" 0
 }
 
 # expect_refused CLIENT_JSON SERVER_JSON: the client's connect failed with
 # ECONNREFUSED and the server accepted no connection, received nothing.
+# Says every assertion that fails.
 expect_refused() {
-	local ok bytes conns mptcp subflows secs err
-	((CLI_RC != 0)) || scr_fail "the client's transfer succeeded" || return
-	read -r ok bytes conns mptcp subflows secs err < <(report "$1") || scr_fail "cannot read ${1##*/}" || return
-	[[ $err == ECONNREFUSED ]] || scr_fail "the client's connection ended with $err, want ECONNREFUSED" || return
-	read -r ok bytes conns mptcp subflows secs err < <(report "$2") || scr_fail "cannot read ${2##*/}" || return
-	[[ $conns == 0 && $bytes == 0 ]] || scr_fail "the server accepted $conns connections, received $bytes bytes" || return
+	local ok bytes conns mptcp subflows secs err rc=0
+	((CLI_RC != 0)) || { scr_fail "the client's transfer succeeded"; rc=1; }
+	if read -r ok bytes conns mptcp subflows secs err < <(report "$1"); then
+		[[ $err == ECONNREFUSED ]] || { scr_fail "the client's connection ended with $err, want ECONNREFUSED"; rc=1; }
+	else
+		scr_fail "cannot read ${1##*/}"
+		rc=1
+	fi
+	if read -r ok bytes conns mptcp subflows secs err < <(report "$2"); then
+		[[ $conns == 0 && $bytes == 0 ]] || { scr_fail "the server accepted $conns connections, received $bytes bytes"; rc=1; }
+	else
+		scr_fail "cannot read ${2##*/}"
+		rc=1
+	fi
+	return "$rc"
 }
 
 # Needs negotiation, all of it.
 test_patched_client_required_to_stock_server_refused() {
-	local r0 m0
+	local r0 m0 rc=0
 	set_policy paper required || return
 	client_endpoint a || return
 	r0=$(counter refused) || return
@@ -312,22 +323,23 @@ test_patched_client_required_to_stock_server_refused() {
 	[[ -n $m0 ]] || scr_fail "A's kernel has no MPTcpExtScrambleRefused" || return
 	# B's server gives up 5 s after listening: it must see nothing.
 	transfer_a_to_b refused-a2b 5003 --bytes "$MB" ::server --timeout 5 ::client --timeout 10
-	expect_refused "$CLI.json" "$SRV.json" || return
-	(($(counter refused) - r0 == 1)) || scr_fail "refused grew by $(($(counter refused) - r0)), want 1" || return
-	(($(mib MPTcpExtScrambleRefused) - m0 == 1)) ||
-		scr_fail "MPTcpExtScrambleRefused grew by $(($(mib MPTcpExtScrambleRefused) - m0)), want 1" || return
+	expect_refused "$CLI.json" "$SRV.json" || rc=1
+	grew_by refused "$r0" "$(counter refused)" 1 || rc=1
+	grew_by MPTcpExtScrambleRefused "$m0" "$(mib MPTcpExtScrambleRefused)" 1 || rc=1
+	return "$rc"
 }
 
 # Needs negotiation, all of it.
 test_stock_client_to_patched_server_required_refused() {
-	local r0
+	local r0 rc=0
 	set_policy paper required || return
 	client_endpoint b || return
 	r0=$(counter refused) || return
 	# A's server gives up 5 s after listening: it must accept nothing.
 	transfer_b_to_a refused-b2a 5004 --bytes "$MB" ::server --timeout 5 ::client --timeout 10
-	expect_refused "$CLI.json" "$SRV.json" || return
-	(($(counter refused) - r0 == 1)) || scr_fail "refused grew by $(($(counter refused) - r0)), want 1" || return
+	expect_refused "$CLI.json" "$SRV.json" || rc=1
+	grew_by refused "$r0" "$(counter refused)" 1 || rc=1
+	return "$rc"
 }
 
 # syn_options PCAP: one line per SYN in PCAP (Ethernet, IPv4, TCP):
