@@ -27,7 +27,8 @@ macro_rules! counters {
 counters! {
     /// Connections latched scrambled at establishment.
     connections_scrambled,
-    /// Connections latched plain at establishment (`enabled` was 0).
+    /// Connections latched plain at establishment: this end or the peer
+    /// offered nothing, or not the same mode.
     connections_plain,
     /// Scrambled connections alive now.
     connections_live,
@@ -44,6 +45,15 @@ counters! {
     latch_refused,
     /// TCP Fast Open requests whose data was kept out of the SYN.
     tfo_syn_data_refused,
+    /// Connections that offered scrambling and are plain because the peer
+    /// did not offer the same mode (policy `opportunistic`).
+    peer_no_offer,
+    /// Connections refused because the peer did not offer the same mode
+    /// (policy `required`), on the client or the server.
+    refused,
+    /// Connections reset because the offers on a subflow contradicted the
+    /// first subflow's: a middlebox stripped or added one on some path.
+    downgrades,
 }
 
 /// Adds `n` to counter `c`.

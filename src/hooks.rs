@@ -13,7 +13,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use kernel::{bindings, c_str, prelude::*};
 
 use crate::{
-    conn::{self, RxEvent},
+    conn::{self, Reject, RxEvent},
     netns::{NetState, NET_ID},
     scrambler::{State, RING_LEN},
     sys::kprobe::{Kprobe, PreHandler, Slot},
@@ -32,17 +32,21 @@ const _: () = {
     assert!(offset_of!(bindings::mptcp_scramble_dir, x) == RING_LEN + 1);
 };
 
-/// The hooks, in the order they are registered.  `established` comes last:
-/// a connection latched scrambled while the data path or destroy kprobes
-/// were still missing would go out plain or never release the module.
-/// (On unload the order does not matter: no scrambled connection is left,
-/// and none can latch once unloading has begun.)
-const HOOKS: [(&CStr, PreHandler); 5] = [
+/// The hooks, in the order they are registered.  `offer` comes last, and
+/// `established` just before it: a connection latched scrambled while the
+/// data path or destroy kprobes were still missing would go out plain or
+/// never release the module, and one that offered while `established`
+/// was missing would be reset by the core.  (On unload the order does
+/// not matter: no scrambled connection is left, and one that offered and
+/// cannot latch any more is reset by the core.)
+const HOOKS: [(&CStr, PreHandler); 7] = [
     (c_str!("mptcp_scramble_hook_tx"), tx),
     (c_str!("mptcp_scramble_hook_rx"), rx),
     (c_str!("mptcp_scramble_hook_destroy"), destroy),
     (c_str!("mptcp_scramble_hook_fastopen"), fastopen),
+    (c_str!("mptcp_scramble_hook_reject"), reject),
     (c_str!("mptcp_scramble_hook_established"), established),
+    (c_str!("mptcp_scramble_hook_offer"), offer),
 ];
 
 /// Where the kprobes live: static, so `/proc/net/mptcp_scramble` can read
@@ -115,6 +119,17 @@ impl Scramble<'_> {
         // pairs with the core's smp_load_acquire() in
         // mptcp_scramble_active(): whoever sees the flag sees the states.
         unsafe { AtomicU8::from_ptr(&mut self.0.active).store(1, Ordering::Release) };
+    }
+
+    /// The mode this end offered when the connection started, 0: none.
+    pub(crate) fn local_offer(&self) -> u8 {
+        self.0.local_offer
+    }
+
+    /// The mode the peer offered on the first subflow (on the client: the
+    /// server's answer), 0: none.
+    pub(crate) fn peer_offer(&self) -> u8 {
+        self.0.peer_offer
     }
 
     /// Asks the core to keep data out of the SYN.
@@ -269,5 +284,38 @@ unsafe extern "C" fn fastopen(_: *mut bindings::kprobe, regs: *mut bindings::pt_
     // established, so no other hook touches `scr`.
     let (net, scr) = unsafe { (net_of(sk), scramble(scr)) };
     conn::fastopen(net, scr);
+    0
+}
+
+/// `mptcp_scramble_hook_offer(sk, offer)`: a connection starts in `sk`'s
+/// namespace; `offer` is the core's, on its stack, for this call alone.
+unsafe extern "C" fn offer(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
+    // SAFETY: kprobes pass the registers at entry of the probed function.
+    let [sk, offer, ..] = args(unsafe { &*regs });
+    // SAFETY: the hook's contract: `sk` is a live socket, `offer` a
+    // `struct mptcp_scramble_offer` that nothing else uses during the call.
+    let (net, offer) = unsafe {
+        (
+            net_of(sk),
+            &mut *(offer as *mut bindings::mptcp_scramble_offer),
+        )
+    };
+    let (mode, required) = conn::offer(net);
+    offer.mode = mode;
+    offer.required = u8::from(required);
+    0
+}
+
+/// `mptcp_scramble_hook_reject(sk, why)`: any context.
+unsafe extern "C" fn reject(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
+    // SAFETY: kprobes pass the registers at entry of the probed function.
+    let [sk, why, ..] = args(unsafe { &*regs });
+    let why = match why as u32 {
+        bindings::mptcp_scramble_reject_MPTCP_SCRAMBLE_REFUSED => Reject::Refused,
+        bindings::mptcp_scramble_reject_MPTCP_SCRAMBLE_DOWNGRADE => Reject::Downgrade,
+        _ => Reject::Unknown,
+    };
+    // SAFETY: the hook's contract: `sk` is a live socket.
+    conn::reject(unsafe { net_of(sk) }, why);
     0
 }

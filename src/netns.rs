@@ -9,11 +9,12 @@ use kernel::{c_str, prelude::*};
 
 use crate::{
     bench,
+    conn::Mode,
     counters::Counters,
     sys::{
         pernet::{Net, PernetData, PernetId},
         seq_file::{ProcNetFile, SeqFile, ShowNet},
-        sysctl::{self, Entry, Kind},
+        sysctl::{self, Entry, Kind, Names},
     },
 };
 
@@ -25,18 +26,37 @@ pub(crate) static NET_ID: PernetId<NetState> = PernetId::new();
 pub(crate) struct NetState {
     /// What happens in this namespace.
     pub(crate) counters: Counters,
-    /// `enabled`, and `bench` in the initial namespace.
-    sysctls: sysctl::Dir<2>,
+    /// `enabled`, `mode`, `policy`, and `bench` in the initial namespace.
+    sysctls: sysctl::Dir<4>,
     proc: ProcNetFile,
 }
 
-/// Index of `enabled` in [`NetState::sysctls`].
+/// Indexes in [`NetState::sysctls`].
 const ENABLED: usize = 0;
+const MODE: usize = 1;
+const POLICY: usize = 2;
+
+/// The values of `mode`, in the order of [`Mode::from_index`].
+static MODES: Names = Names(&[c_str!("paper")]);
+/// The values of `policy`: index 1 is `required`.
+static POLICIES: Names = Names(&[c_str!("opportunistic"), c_str!("required")]);
 
 impl NetState {
-    /// Whether connections established now are to be scrambled.
+    /// Whether connections that start now offer scrambling (and accept
+    /// the peer's offer) at all.
     pub(crate) fn enabled(&self) -> bool {
         self.sysctls.get(ENABLED) != 0
+    }
+
+    /// What a connection that starts now offers: `None` when `enabled`
+    /// is 0, else the mode and whether the policy requires the peer's
+    /// offer.
+    pub(crate) fn offer(&self) -> Option<(Mode, bool)> {
+        if !self.enabled() {
+            return None;
+        }
+        let mode = Mode::from_index(self.sysctls.get(MODE))?;
+        Some((mode, self.sysctls.get(POLICY) == 1))
     }
 }
 
@@ -69,6 +89,22 @@ unsafe impl PernetData for NetState {
                 },
             },
             Entry {
+                name: c_str!("mode"),
+                mode: 0o644,
+                kind: Kind::Choice {
+                    initial: 0,
+                    names: &MODES,
+                },
+            },
+            Entry {
+                name: c_str!("policy"),
+                mode: 0o644,
+                kind: Kind::Choice {
+                    initial: 0,
+                    names: &POLICIES,
+                },
+            },
+            Entry {
                 name: c_str!("bench"),
                 mode: 0o200,
                 kind: Kind::Action(bench::run_on_write),
@@ -76,7 +112,7 @@ unsafe impl PernetData for NetState {
         ];
         // `bench` is for the machine's administrator: only in the initial
         // namespace, not for root of a container.
-        let count = if net.is_init() { entries.len() } else { 1 };
+        let count = if net.is_init() { entries.len() } else { 3 };
         self.sysctls
             .register(net, c_str!("net/mptcp_scramble"), &entries, count)?;
         self.proc.create::<Self>(net, c_str!("mptcp_scramble"))

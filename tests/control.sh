@@ -27,7 +27,7 @@ read_value() {
 
 test_hooks_in_kallsyms() {
 	local hook
-	for hook in established tx rx destroy fastopen; do
+	for hook in established tx rx destroy fastopen offer reject; do
 		grep -qw "mptcp_scramble_hook_$hook" /proc/kallsyms ||
 			scr_fail "hook mptcp_scramble_hook_$hook missing from /proc/kallsyms" || return
 	done

@@ -6,7 +6,10 @@
 //!
 //! An integer entry reads as `proc_dointvec()` shows it; a write goes to
 //! the entry's parse function, whose error fails the write and leaves the
-//! value unchanged.  An action entry is write-only: a write runs it.
+//! value unchanged.  A choice entry holds the index of one of its names,
+//! reads as that name (`proc_dostring()`) and takes exactly one of them
+//! (`EINVAL` and unchanged otherwise).  An action entry is write-only: a
+//! write runs it.
 
 use core::{
     ffi::{c_int, c_void},
@@ -32,8 +35,25 @@ pub(crate) struct Entry {
 pub(crate) enum Kind {
     /// An integer, `initial` until a write that `parse` accepts.
     Int { initial: i32, parse: Parse },
+    /// One of `names`, by index: `initial` until a write of another name.
+    Choice { initial: i32, names: &'static Names },
     /// Write-only: each write runs the action.
     Action(Action),
+}
+
+/// The names a choice entry may take; the value is the index of one.
+pub(crate) struct Names(pub(crate) &'static [&'static CStr]);
+
+impl Names {
+    /// The index of the name `text` is, white space after it allowed.
+    fn parse(&self, text: &[u8]) -> Result<i32> {
+        let text = trimmed(text);
+        self.0
+            .iter()
+            .position(|name| name.as_bytes() == text)
+            .and_then(|i| i32::try_from(i).ok())
+            .ok_or(EINVAL)
+    }
 }
 
 /// A sysctl directory of `N` entries and the integer values it holds,
@@ -96,6 +116,13 @@ impl<const N: usize> Dir<N> {
                     slot.data = value.as_ptr().cast::<c_void>();
                     slot.maxlen = core::mem::size_of::<c_int>() as c_int;
                     slot.extra1 = parse as *mut c_void;
+                    slot.proc_handler = Some(handler);
+                }
+                Kind::Choice { initial, names } => {
+                    value.store(initial, Ordering::Relaxed);
+                    slot.data = value.as_ptr().cast::<c_void>();
+                    slot.maxlen = core::mem::size_of::<c_int>() as c_int;
+                    slot.extra2 = (names as *const Names).cast_mut().cast::<c_void>();
                     slot.proc_handler = Some(handler);
                 }
                 Kind::Action(run) => {
@@ -210,8 +237,41 @@ unsafe fn write_args<'a>(
     }
 }
 
-/// The handler of every entry: an integer entry has `data`, an action
-/// entry none.
+/// Reads a choice entry: its current name, as `proc_dostring()` shows a
+/// string (as net/ipv4/sysctl_net_ipv4.c shows the congestion control).
+///
+/// # Safety
+///
+/// The arguments of a read the sysctl core passed a handler, for a choice
+/// entry that `register` set up.
+unsafe fn read_choice(
+    table: *const bindings::ctl_table,
+    buffer: *mut c_void,
+    lenp: *mut usize,
+    ppos: *mut bindings::loff_t,
+) -> c_int {
+    // SAFETY: `register` pointed `data` at the entry's value and `extra2`
+    // at its `Names`, both outliving the registration.
+    let (value, names) = unsafe {
+        (
+            (*(*table).data.cast::<AtomicI32>()).load(Ordering::Relaxed),
+            &*(*table).extra2.cast::<Names>(),
+        )
+    };
+    let Some(name) = usize::try_from(value).ok().and_then(|i| names.0.get(i)) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: an all-zero `struct ctl_table` is C's `= { }`.
+    let mut shown: bindings::ctl_table = unsafe { core::mem::zeroed() };
+    shown.data = name.as_char_ptr().cast_mut().cast::<c_void>();
+    shown.maxlen = (name.len() + 1) as c_int;
+    // SAFETY: a read (write == 0) only copies from `data`, a NUL-terminated
+    // string of `maxlen` bytes; the rest are the core's arguments.
+    unsafe { bindings::proc_dostring(&shown, 0, buffer, lenp, ppos) }
+}
+
+/// The handler of every entry: an integer or choice entry has `data` (a
+/// choice entry also `extra2`), an action entry none.
 unsafe extern "C" fn handler(
     table: *const bindings::ctl_table,
     write: c_int,
@@ -220,10 +280,14 @@ unsafe extern "C" fn handler(
     ppos: *mut bindings::loff_t,
 ) -> c_int {
     // SAFETY: the entry the sysctl core passed us.
-    let is_int = unsafe { !(*table).data.is_null() };
+    let (has_value, is_choice) = unsafe { (!(*table).data.is_null(), !(*table).extra2.is_null()) };
     if write == 0 {
-        if !is_int {
+        if !has_value {
             return EPERM.to_errno();
+        }
+        if is_choice {
+            // SAFETY: a read of a choice entry.
+            return unsafe { read_choice(table, buffer, lenp, ppos) };
         }
         // SAFETY: the arguments the sysctl core passed us; `data` points at
         // the entry's `AtomicI32`, an `int` for C.
@@ -232,7 +296,17 @@ unsafe extern "C" fn handler(
     from_result(|| {
         // SAFETY: the arguments of a write, see `write_args`.
         let (entry, text) = unsafe { write_args(table, buffer, lenp, ppos)? };
-        if is_int {
+        if is_choice {
+            // SAFETY: `register` pointed `extra2` at the entry's `Names`
+            // and `data` at its value, both outliving the registration.
+            let (names, value) = unsafe {
+                (
+                    &*entry.extra2.cast::<Names>(),
+                    &*entry.data.cast::<AtomicI32>(),
+                )
+            };
+            value.store(names.parse(text)?, Ordering::Relaxed);
+        } else if has_value {
             // SAFETY: `register` stored a `Parse` in `extra1` of every
             // integer entry and pointed `data` at the entry's value, which
             // outlives the registration.
