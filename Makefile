@@ -6,6 +6,8 @@
 #   make test        build everything missing, run all tests
 #   make bench       throughput benchmarks, plain vs scrambled, in a VM
 #   make security    what a one-path eavesdropper recovers, in a VM
+#   make interop     the patched kernel with the module against a stock
+#                    kernel (two VMs), also part of make test
 #   make module      the kernel (cached) and src/mptcp_scramble.ko
 #   make check       checkpatch --strict on patches/, clippy on the tools
 #
@@ -19,7 +21,7 @@ KERNEL_FLAGS := $(if $(filter 1,$(DEBUG)),--debug)
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all setup kernel module selftests tools demo test bench security check clean
+.PHONY: all setup kernel module selftests tools demo test bench security interop check clean
 
 all: module tools
 
@@ -51,6 +53,10 @@ bench: module tools
 
 security: module tools
 	@scripts/vm --rwdir results -- scripts/security results
+
+interop: module tools
+	@scripts/build-kernel --stock >/dev/null
+	@scripts/vm-pair -- tests/run interop.sh
 
 check: setup
 	@scripts/check
