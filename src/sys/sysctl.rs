@@ -212,7 +212,8 @@ pub(crate) fn trimmed(s: &[u8]) -> &[u8] {
 }
 
 /// The bytes of a write, from offset 0 only (a partial or seeked write is
-/// refused), and the entry written.
+/// refused), and the entry written.  The caller advances `*ppos` once the
+/// write succeeded: a refused write leaves the file where it was.
 ///
 /// # Safety
 ///
@@ -229,7 +230,6 @@ unsafe fn write_args<'a>(
         if *ppos != 0 {
             return Err(EINVAL);
         }
-        *ppos += *lenp as bindings::loff_t;
         Ok((
             &*table,
             core::slice::from_raw_parts(buffer.cast::<u8>(), *lenp),
@@ -323,6 +323,9 @@ unsafe extern "C" fn handler(
             let run = unsafe { core::mem::transmute::<*mut c_void, Action>(entry.extra1) };
             run(text)?;
         }
+        // SAFETY: the core's position and length of this write, valid for
+        // the call.
+        unsafe { *ppos += *lenp as bindings::loff_t };
         Ok(0)
     })
 }
