@@ -1,0 +1,155 @@
+//! stackvirtctl: what stackvirtd runs, from its state file, its pinned BPF
+//! maps and its nftables counters.
+//!
+//!   stackvirtctl status     each pseudonym: device, MAC, addresses, uses,
+//!                           groups, open sockets
+//!   stackvirtctl counters   one `name value` line per counter
+
+use std::{
+    collections::HashMap,
+    fs,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::PathBuf,
+};
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use stackvirt::{bpf::Pinned, nft, state::State};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Shows what stackvirtd runs")]
+struct Args {
+    /// The daemon's --pin-dir.
+    #[arg(long, default_value = "/sys/fs/bpf/stackvirt")]
+    pin_dir: PathBuf,
+    /// The daemon's --state.
+    #[arg(long, default_value = "/run/stackvirt/state.json")]
+    state: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The daemon's settings and each pseudonym with its MAC, addresses,
+    /// uses (connects and sends that took it), groups and open sockets.
+    Status,
+    /// One `name value` line per counter: the BPF programs' run counts and
+    /// outcomes, then nftables' inbound_dropped and egress_mismatch.
+    Counters,
+}
+
+/// The local addresses of the sockets listed in a /proc/net/{tcp,udp}[6]
+/// file: each `local_address` column is the address in hex, one
+/// host-order (little-endian here) 32-bit word at a time, then `:PORT`.
+fn local_addresses(listing: &str) -> Vec<IpAddr> {
+    let word = |h: &str| u32::from_str_radix(h, 16).ok().map(|w| w.to_le_bytes());
+    listing
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let hex = line.split_whitespace().nth(1)?.split(':').next()?;
+            match hex.len() {
+                8 => Some(IpAddr::V4(Ipv4Addr::from(word(hex)?))),
+                32 => {
+                    let mut b = [0u8; 16];
+                    for i in 0..4 {
+                        b[i * 4..i * 4 + 4].copy_from_slice(&word(&hex[i * 8..i * 8 + 8])?);
+                    }
+                    Some(IpAddr::V6(Ipv6Addr::from(b)))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Open sockets per local address, in the caller's network namespace.
+fn sockets_by_address() -> HashMap<IpAddr, usize> {
+    let mut out = HashMap::new();
+    for f in ["tcp", "tcp6", "udp", "udp6"] {
+        if let Ok(listing) = fs::read_to_string(format!("/proc/net/{f}")) {
+            for a in local_addresses(&listing) {
+                *out.entry(a).or_default() += 1;
+            }
+        }
+    }
+    out
+}
+
+fn counters(pinned: &Pinned) -> Result<()> {
+    for (name, value) in pinned.counters()? {
+        println!("{name} {value}");
+    }
+    for name in ["inbound_dropped", "egress_mismatch"] {
+        println!("{name} {}", nft::counter(name)?);
+    }
+    Ok(())
+}
+
+fn status(pinned: &Pinned, state: &State) -> Result<()> {
+    let alive = fs::metadata(format!("/proc/{}", state.pid)).is_ok();
+    println!(
+        "stackvirtd pid {} ({}), uplink {}, policy {:?}, fail {:?}, pool {}",
+        state.pid,
+        if alive {
+            "running"
+        } else {
+            "gone: the pool is no longer refilled"
+        },
+        state.uplink,
+        state.policy,
+        state.fail,
+        state.pool
+    );
+    let uses: HashMap<u32, u64> = pinned.uses()?.into_iter().collect();
+    let groups = pinned.groups()?;
+    let sockets = sockets_by_address();
+    println!(
+        "{:<8} {:<17} {:<15} {:<39} {:>5} {:>6} {:>7}",
+        "device", "mac", "ipv4", "ipv6", "uses", "groups", "sockets"
+    );
+    for p in &state.pseudonyms {
+        let open: usize = [p.ipv4.map(IpAddr::V4), p.ipv6.map(IpAddr::V6)]
+            .into_iter()
+            .flatten()
+            .map(|a| sockets.get(&a).copied().unwrap_or(0))
+            .sum();
+        println!(
+            "{:<8} {:<17} {:<15} {:<39} {:>5} {:>6} {:>7}",
+            p.device,
+            p.mac,
+            p.ipv4.map_or("-".into(), |a| a.to_string()),
+            p.ipv6.map_or("-".into(), |a| a.to_string()),
+            uses.get(&p.id).copied().unwrap_or(0),
+            groups.get(&p.id).copied().unwrap_or(0),
+            open
+        );
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let pinned = Pinned::open(&args.pin_dir)?;
+    match args.command {
+        Command::Status => status(&pinned, &State::load(&args.state)?),
+        Command::Counters => counters(&pinned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_local_addresses_are_decoded() {
+        let tcp = "  sl  local_address rem_address   st\n   0: 0100007F:1F90 00000000:0000 0A\n";
+        assert_eq!(local_addresses(tcp), vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+        let tcp6 = "  sl  local_address\n   0: B80D0120000000000000000001000000:0016 x\n";
+        assert_eq!(
+            local_addresses(tcp6),
+            vec!["2001:db8::1".parse::<IpAddr>().unwrap()]
+        );
+    }
+}

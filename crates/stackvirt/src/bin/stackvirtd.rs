@@ -1,0 +1,233 @@
+//! stackvirtd: keeps a pool of ready pseudonyms on an uplink and the BPF
+//! programs that hand them out at connect time.
+//!
+//! It removes what an earlier instance left, installs the nftables table,
+//! loads and attaches the programs to the cgroup (pinned: they survive the
+//! daemon), then keeps `--pool` unused pseudonyms ready, creating each
+//! after a random delay so that their appearance on the link is not a
+//! metronome.  SIGTERM or SIGINT removes everything; SIGKILL leaves the
+//! kernel state working (see docs/stackvirt.md, "Failure").
+
+use std::{
+    collections::HashSet,
+    net::{Ipv4Addr, Ipv6Addr},
+    path::PathBuf,
+    time::Duration,
+};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use rand::Rng;
+use stackvirt::{
+    bpf::{self, Loaded},
+    net::{Addresses, Net, Uplink},
+    nft,
+    policy::{FailMode, Policy},
+    pool::{self, Ipv4Range},
+    state::{PseudonymState, State},
+};
+use tokio::signal::unix::{signal, SignalKind};
+
+/// Per-flow or per-application MAC and IP pseudonyms on an uplink.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// The uplink to put pseudonyms on (macvlans of it).
+    #[arg(long)]
+    uplink: String,
+    /// IPv4 addresses for pseudonyms, FIRST-LAST, on the uplink's subnet
+    /// and unused by anyone else.
+    #[arg(long)]
+    ipv4_range: Option<Ipv4Range>,
+    /// Give pseudonyms IPv6 addresses with random interface identifiers in
+    /// the uplink's /64 (from router advertisements).
+    #[arg(long)]
+    ipv6: bool,
+    /// Unused pseudonyms kept ready.
+    #[arg(long, default_value_t = 4)]
+    pool: usize,
+    /// Which sockets share a pseudonym.
+    #[arg(long, value_enum, default_value = "flow")]
+    policy: Policy,
+    /// What a connect does when no pseudonym is free.
+    #[arg(long, value_enum, default_value = "open")]
+    fail: FailMode,
+    /// The cgroup (v2) whose processes get pseudonyms, with its descendants.
+    #[arg(long, default_value = "/sys/fs/cgroup")]
+    cgroup: PathBuf,
+    /// Where the programs' links and maps are pinned (on a bpffs).
+    #[arg(long, default_value = "/sys/fs/bpf/stackvirt")]
+    pin_dir: PathBuf,
+    /// Where the state for stackvirtctl is written.
+    #[arg(long, default_value = "/run/stackvirt/state.json")]
+    state: PathBuf,
+    /// The longest random delay between two pseudonyms' creation, in ms.
+    #[arg(long, default_value_t = 200)]
+    jitter_ms: u64,
+}
+
+/// The pool as the daemon runs it.
+struct Daemon {
+    args: Args,
+    net: Net,
+    uplink: Uplink,
+    bpf: Loaded,
+    state: State,
+    next_id: u32,
+    macs: HashSet<[u8; 6]>,
+    ipv4_taken: HashSet<Ipv4Addr>,
+    ipv6_taken: HashSet<Ipv6Addr>,
+}
+
+impl Daemon {
+    /// Pseudonyms offered but not yet taken by any socket.
+    fn free(&self) -> Result<usize> {
+        let used: HashSet<u32> = self
+            .bpf
+            .uses()?
+            .into_iter()
+            .filter(|&(_, n)| n > 0)
+            .map(|(id, _)| id)
+            .collect();
+        Ok(self
+            .state
+            .pseudonyms
+            .iter()
+            .filter(|p| !used.contains(&p.id))
+            .count())
+    }
+
+    /// Creates, checks and offers one pseudonym.
+    async fn add_one(&mut self) -> Result<()> {
+        let mut rng = rand::thread_rng();
+        let id = self.next_id;
+        self.next_id += 1;
+        let mac = loop {
+            let m = pool::random_mac(&mut rng);
+            if self.macs.insert(m) {
+                break m;
+            }
+        };
+        let ipv4 = match self.args.ipv4_range {
+            Some(r) => Some(
+                r.pick(&self.ipv4_taken, &mut rng)
+                    .context("the IPv4 range is used up")?,
+            ),
+            None => None,
+        };
+        let ipv6 = match (self.args.ipv6, self.uplink.prefix6) {
+            (true, Some(prefix)) => Some(loop {
+                let a = pool::random_ipv6(prefix, &mut rng);
+                if self.ipv6_taken.insert(a) {
+                    break a;
+                }
+            }),
+            _ => None,
+        };
+        ipv4.map(|a| self.ipv4_taken.insert(a));
+        let addr = Addresses { mac, ipv4, ipv6 };
+        let index = self.net.create(&self.uplink, id, &addr).await?;
+        if ipv6.is_some() {
+            self.net.wait_dad(index, Duration::from_secs(10)).await?;
+        }
+        let device = pool::device_name(id);
+        let ips: Vec<_> = ipv4
+            .map(Into::into)
+            .into_iter()
+            .chain(ipv6.map(Into::into))
+            .collect();
+        nft::apply(&nft::enrol(&device, &ips))?;
+        self.bpf.offer(id, ipv4, ipv6)?;
+        self.state.pseudonyms.push(PseudonymState {
+            id,
+            device,
+            mac: pool::format_mac(&mac),
+            ipv4,
+            ipv6,
+            table: pool::table(id),
+        });
+        self.state.save(&self.args.state)
+    }
+
+    /// Keeps the pool full until a signal asks to stop.
+    async fn run(&mut self) -> Result<()> {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        loop {
+            let delay = if self.free()? < self.args.pool {
+                if let Err(e) = self.add_one().await {
+                    eprintln!("stackvirtd: pseudonym {} not made: {e:#}", self.next_id - 1);
+                }
+                rand::thread_rng().gen_range(self.args.jitter_ms / 2..=self.args.jitter_ms.max(1))
+            } else {
+                100
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
+                _ = term.recv() => return Ok(()),
+                _ = int.recv() => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Removes every trace of a daemon: pins (which detaches the programs),
+/// the nftables table, the pseudonyms' devices and rules, the state file.
+async fn teardown(net: &Net, args: &Args) -> Result<()> {
+    bpf::remove_pins(&args.pin_dir)?;
+    // No table yet is fine: nothing to remove.
+    let _ = nft::remove();
+    net.remove_all().await?;
+    match std::fs::remove_file(&args.state) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.ipv4_range.is_none() && !args.ipv6 {
+        bail!("give pseudonyms addresses: --ipv4-range, --ipv6 or both");
+    }
+    let net = Net::new()?;
+    teardown(&net, &args)
+        .await
+        .context("removing an earlier instance's state")?;
+    let uplink = net.uplink(&args.uplink).await?;
+    if args.ipv6 && (uplink.prefix6.is_none() || uplink.gateway6.is_none()) {
+        bail!(
+            "--ipv6: {} has no /64 and default router from router advertisements yet",
+            args.uplink
+        );
+    }
+    nft::apply(&nft::ruleset())?;
+    let bpf = Loaded::attach(&args.cgroup, &args.pin_dir, args.policy, args.fail)?;
+    let state = State {
+        pid: std::process::id(),
+        uplink: args.uplink.clone(),
+        policy: args.policy,
+        fail: args.fail,
+        pool: args.pool,
+        pseudonyms: Vec::new(),
+    };
+    state.save(&args.state)?;
+    eprintln!(
+        "stackvirtd: {uplink:?}, policy {:?}, fail {:?}",
+        args.policy, args.fail
+    );
+    let mut daemon = Daemon {
+        args,
+        net,
+        uplink,
+        bpf,
+        state,
+        next_id: 0,
+        macs: HashSet::new(),
+        ipv4_taken: HashSet::new(),
+        ipv6_taken: HashSet::new(),
+    };
+    let result = daemon.run().await;
+    teardown(&daemon.net, &daemon.args).await?;
+    result
+}

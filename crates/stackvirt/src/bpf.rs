@@ -1,0 +1,247 @@
+//! Loading `bpf/stackvirt.bpf.c` with `aya`, attaching its four programs to
+//! a cgroup (v2), and pinning programs' links and maps in bpffs, so that
+//! they outlive the daemon: a killed daemon leaves every existing flow and
+//! the rest of the pool working (see docs/stackvirt.md, "Failure").
+
+use std::{
+    fs,
+    net::{Ipv4Addr, Ipv6Addr},
+    os::fd::AsRawFd,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{anyhow, Context, Result};
+use aya::{
+    maps::{Array, HashMap, Map, MapData, Queue},
+    programs::{links::FdLink, CgroupAttachMode, CgroupSockAddr},
+    Ebpf,
+};
+
+use crate::{
+    maps::{self, Config, Pseudonym, GROUP_KEY_SIZE},
+    policy::{FailMode, Policy},
+};
+
+/// The compiled object, built by build.rs.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/stackvirt.bpf.o"));
+
+/// The programs, by function name in the C source.
+pub const PROGRAMS: [&str; 4] = [
+    "stackvirt_connect4",
+    "stackvirt_connect6",
+    "stackvirt_sendmsg4",
+    "stackvirt_sendmsg6",
+];
+
+/// The loaded and attached programs with their maps, owned by the daemon.
+pub struct Loaded {
+    ebpf: Ebpf,
+}
+
+/// The cookie of the calling thread's network namespace
+/// (`SO_NETNS_COOKIE`, Linux 5.14), the key the programs compare with
+/// `bpf_get_netns_cookie()`.
+///
+/// # Errors
+/// The socket or getsockopt call's errno.
+pub fn netns_cookie() -> Result<u64> {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0")
+        .or_else(|_| std::net::UdpSocket::bind("[::1]:0"))
+        .context("a socket to read the namespace cookie from")?;
+    let mut cookie = 0u64;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `cookie` and `len` are valid for writes of the sizes given,
+    // and the descriptor is open for the duration of the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("getsockopt(SO_NETNS_COOKIE)");
+    }
+    Ok(cookie)
+}
+
+impl Loaded {
+    /// Loads the programs, configures them for the calling namespace with
+    /// `policy` and `fail`, pins the maps under `pin_dir` (created; it must
+    /// be on a bpffs), and attaches the programs to `cgroup`, their links
+    /// pinned under `pin_dir` too.  Any earlier pins in `pin_dir` are
+    /// removed first (which detaches a dead daemon's programs).
+    ///
+    /// # Errors
+    /// The kernel refusing a program (verifier log in the message), no
+    /// bpffs at `pin_dir`, no cgroup v2 directory at `cgroup`.
+    pub fn attach(cgroup: &Path, pin_dir: &Path, policy: Policy, fail: FailMode) -> Result<Self> {
+        remove_pins(pin_dir)?;
+        fs::create_dir_all(pin_dir)
+            .with_context(|| format!("creating {} (is bpffs mounted?)", pin_dir.display()))?;
+        let mut ebpf = Ebpf::load(OBJECT).context("loading the BPF object")?;
+        let config = Config {
+            netns_cookie: netns_cookie()?,
+            policy: policy as u32,
+            fail_closed: u32::from(fail == FailMode::Closed),
+        };
+        Array::<_, Config>::try_from(map_mut(&mut ebpf, maps::CONFIG)?)?.set(0, config, 0)?;
+        for name in maps::ALL {
+            ebpf.map(name)
+                .ok_or_else(|| anyhow!("no map {name}"))?
+                .pin(pin_dir.join(name))
+                .with_context(|| format!("pinning map {name}"))?;
+        }
+        let cgroup_dir = fs::File::open(cgroup)
+            .with_context(|| format!("opening cgroup {}", cgroup.display()))?;
+        for name in PROGRAMS {
+            let prog: &mut CgroupSockAddr = ebpf
+                .program_mut(name)
+                .ok_or_else(|| anyhow!("no program {name}"))?
+                .try_into()?;
+            prog.load().with_context(|| format!("loading {name}"))?;
+            let id = prog
+                .attach(&cgroup_dir, CgroupAttachMode::AllowMultiple)
+                .with_context(|| format!("attaching {name} to {}", cgroup.display()))?;
+            let link: FdLink = prog.take_link(id)?.try_into()?;
+            link.pin(pin_dir.join(name))
+                .with_context(|| format!("pinning the link of {name}"))?;
+        }
+        Ok(Self { ebpf })
+    }
+
+    /// Announces pseudonym `id` with its addresses and offers it to the
+    /// programs: the next group without a pseudonym may take it.
+    ///
+    /// # Errors
+    /// A full map (4096 pseudonyms, 256 free at once).
+    pub fn offer(&mut self, id: u32, ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Result<()> {
+        let mut table =
+            HashMap::<_, u32, Pseudonym>::try_from(map_mut(&mut self.ebpf, maps::PSEUDONYMS)?)?;
+        table.insert(id, Pseudonym::new(ipv4, ipv6), 0)?;
+        let mut free = Queue::<_, u32>::try_from(map_mut(&mut self.ebpf, maps::FREE)?)?;
+        free.push(id, 0).context("offering a pseudonym")?;
+        Ok(())
+    }
+
+    /// Every announced pseudonym with its use count.
+    ///
+    /// # Errors
+    /// A failing map read.
+    pub fn uses(&self) -> Result<Vec<(u32, u64)>> {
+        read_uses(map(&self.ebpf, maps::PSEUDONYMS)?)
+    }
+}
+
+fn map<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Map> {
+    ebpf.map(name)
+        .ok_or_else(|| anyhow!("no map {name} in the BPF object"))
+}
+
+fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Map> {
+    ebpf.map_mut(name)
+        .ok_or_else(|| anyhow!("no map {name} in the BPF object"))
+}
+
+fn read_uses(m: &Map) -> Result<Vec<(u32, u64)>> {
+    let table = HashMap::<_, u32, Pseudonym>::try_from(m)?;
+    let mut out = Vec::new();
+    for entry in table.iter() {
+        let (id, p) = entry?;
+        out.push((id, p.uses));
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Removes the pins under `pin_dir`: programs whose links were pinned there
+/// are detached once nothing else holds them.  No directory: nothing to do.
+///
+/// # Errors
+/// A pin that cannot be removed.
+pub fn remove_pins(pin_dir: &Path) -> Result<()> {
+    match fs::remove_dir_all(pin_dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", pin_dir.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The pinned maps of a running (or killed) daemon, read-only, for
+/// `stackvirtctl`.
+pub struct Pinned {
+    dir: PathBuf,
+}
+
+impl Pinned {
+    /// The pins under `pin_dir`.
+    ///
+    /// # Errors
+    /// No pins there: the daemon is not running, or uses another directory.
+    pub fn open(pin_dir: &Path) -> Result<Self> {
+        if !pin_dir.join(maps::COUNTERS).exists() {
+            return Err(anyhow!(
+                "no stackvirt maps pinned in {} (is stackvirtd running?)",
+                pin_dir.display()
+            ));
+        }
+        Ok(Self {
+            dir: pin_dir.to_path_buf(),
+        })
+    }
+
+    fn map(&self, name: &str) -> Result<Map> {
+        let data = MapData::from_pin(self.dir.join(name))
+            .with_context(|| format!("opening pinned map {name}"))?;
+        Ok(Map::from_map_data(data)?)
+    }
+
+    /// `COUNTERS`, named as in [`maps::COUNTER_NAMES`].
+    ///
+    /// # Errors
+    /// A failing map read.
+    pub fn counters(&self) -> Result<Vec<(&'static str, u64)>> {
+        let m = self.map(maps::COUNTERS)?;
+        let counters = Array::<_, u64>::try_from(&m)?;
+        maps::COUNTER_NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Ok((*n, counters.get(&(i as u32), 0)?)))
+            .collect()
+    }
+
+    /// Every announced pseudonym's id and use count.
+    ///
+    /// # Errors
+    /// A failing map read.
+    pub fn uses(&self) -> Result<Vec<(u32, u64)>> {
+        read_uses(&self.map(maps::PSEUDONYMS)?)
+    }
+
+    /// How many groups each pseudonym serves (GROUPS' values counted).
+    ///
+    /// # Errors
+    /// A failing map read.
+    pub fn groups(&self) -> Result<std::collections::HashMap<u32, u32>> {
+        let m = self.map(maps::GROUPS)?;
+        let mut out = std::collections::HashMap::new();
+        let groups = HashMap::<_, [u8; GROUP_KEY_SIZE], u32>::try_from(&m)?;
+        for entry in groups.iter() {
+            let (_, id) = entry?;
+            *out.entry(id).or_default() += 1;
+        }
+        Ok(out)
+    }
+
+    /// The configuration the programs run with.
+    ///
+    /// # Errors
+    /// A failing map read.
+    pub fn config(&self) -> Result<Config> {
+        let m = self.map(maps::CONFIG)?;
+        Ok(Array::<_, Config>::try_from(&m)?.get(&0, 0)?)
+    }
+}

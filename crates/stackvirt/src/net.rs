@@ -1,0 +1,352 @@
+//! The pseudonyms' network side, through rtnetlink: what the uplink offers
+//! (its IPv4 subnet and gateway, the IPv6 prefix and router learnt from
+//! router advertisements), and for each pseudonym a macvlan with its MAC,
+//! its addresses, its routing table and the `from ADDRESS` rules that
+//! select it, with ARP answered per device.
+
+use std::{
+    fs,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::{Duration, Instant},
+};
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures::TryStreamExt;
+use rtnetlink::{
+    new_connection,
+    packet_route::{
+        address::{AddressAttribute, AddressHeaderFlags, AddressScope},
+        link::{LinkAttribute, MacVlanMode},
+        route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope},
+        rule::RuleAttribute,
+        AddressFamily,
+    },
+    Handle, IpVersion, LinkMacVlan, LinkUnspec, RouteMessageBuilder,
+};
+
+use crate::pool::{self, DEVICE_PREFIX, RULE_PRIORITY, TABLE_BASE};
+
+/// What the uplink's own configuration says about the link.
+#[derive(Clone, Debug)]
+pub struct Uplink {
+    pub name: String,
+    pub index: u32,
+    /// The IPv4 subnet (network address, prefix length) of the uplink's
+    /// address, for the pseudonyms' on-link route.
+    pub subnet4: Option<(Ipv4Addr, u8)>,
+    /// The main table's IPv4 default gateway through the uplink.
+    pub gateway4: Option<Ipv4Addr>,
+    /// The /64 of the uplink's global IPv6 address (SLAAC from the router
+    /// advertisements), where pseudonyms' IPv6 addresses come from.
+    pub prefix6: Option<Ipv6Addr>,
+    /// The IPv6 default router through the uplink (a link-local address).
+    pub gateway6: Option<Ipv6Addr>,
+}
+
+/// A pseudonym's addresses, as asked of [`Net::create`].
+#[derive(Clone, Copy, Debug)]
+pub struct Addresses {
+    pub mac: [u8; 6],
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Option<Ipv6Addr>,
+}
+
+/// A netlink connection (its task runs on the current tokio runtime).
+pub struct Net {
+    handle: Handle,
+}
+
+/// Writes a sysctl under /proc/sys/net.
+fn sysctl(path: &str, value: &str) -> Result<()> {
+    let p = format!("/proc/sys/net/{path}");
+    fs::write(&p, value).with_context(|| format!("writing {value} to {p}"))
+}
+
+/// The gateway and output device of a default route, if it is one.
+fn default_route(r: &RouteMessage) -> Option<(IpAddr, u32)> {
+    if r.header.destination_prefix_length != 0 {
+        return None;
+    }
+    let mut gw = None;
+    let mut oif = None;
+    for a in &r.attributes {
+        match a {
+            RouteAttribute::Gateway(RouteAddress::Inet(g)) => gw = Some(IpAddr::V4(*g)),
+            RouteAttribute::Gateway(RouteAddress::Inet6(g)) => gw = Some(IpAddr::V6(*g)),
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            _ => {}
+        }
+    }
+    Some((gw?, oif?))
+}
+
+impl Net {
+    /// Opens the connection.
+    ///
+    /// # Errors
+    /// No netlink socket.
+    pub fn new() -> Result<Self> {
+        let (connection, handle, _) = new_connection().context("opening rtnetlink")?;
+        tokio::spawn(connection);
+        Ok(Self { handle })
+    }
+
+    async fn index(&self, name: &str) -> Result<u32> {
+        let link = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute()
+            .try_next()
+            .await
+            .with_context(|| format!("no link {name}"))?
+            .ok_or_else(|| anyhow!("no link {name}"))?;
+        Ok(link.header.index)
+    }
+
+    /// Reads the uplink `name`, and makes it silent for the pseudonyms'
+    /// addresses (`arp_ignore=1`, `arp_announce=2`).
+    ///
+    /// # Errors
+    /// No such link, or a failing dump.
+    pub async fn uplink(&self, name: &str) -> Result<Uplink> {
+        let index = self.index(name).await?;
+        let mut up = Uplink {
+            name: name.to_string(),
+            index,
+            subnet4: None,
+            gateway4: None,
+            prefix6: None,
+            gateway6: None,
+        };
+        let mut addrs = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        while let Some(m) = addrs.try_next().await? {
+            let len = m.header.prefix_len;
+            for a in &m.attributes {
+                match a {
+                    AddressAttribute::Address(IpAddr::V4(ip)) => {
+                        let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+                        up.subnet4 = Some((Ipv4Addr::from(u32::from(*ip) & mask), len));
+                    }
+                    AddressAttribute::Address(IpAddr::V6(ip))
+                        if m.header.scope == AddressScope::Universe && len == 64 =>
+                    {
+                        up.prefix6 = Some(*ip);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let v4 = RouteMessageBuilder::<Ipv4Addr>::new().build();
+        let v6 = RouteMessageBuilder::<Ipv6Addr>::new().build();
+        for query in [v4, v6] {
+            let mut routes = self.handle.route().get(query).execute();
+            while let Some(r) = routes.try_next().await? {
+                match default_route(&r) {
+                    Some((IpAddr::V4(g), oif)) if oif == index => up.gateway4 = Some(g),
+                    Some((IpAddr::V6(g), oif)) if oif == index => up.gateway6 = Some(g),
+                    _ => {}
+                }
+            }
+        }
+        sysctl(&format!("ipv4/conf/{name}/arp_ignore"), "1")?;
+        sysctl(&format!("ipv4/conf/{name}/arp_announce"), "2")?;
+        Ok(up)
+    }
+
+    /// Creates pseudonym `id` on `up` with `addr`: a private-mode macvlan
+    /// (pseudonyms do not see each other's frames) with the MAC, ARP
+    /// answered only for its own address and announced from it, no SLAAC
+    /// or router solicitation of its own, the addresses as /32 and /128 (no
+    /// on-link routes in `main`, so the default address keeps the uplink),
+    /// a routing table with the on-link and default routes through the
+    /// device, and the `from ADDRESS` rules into it.  Returns the device's
+    /// index.  Kernel DAD runs on the IPv6 address: see
+    /// [`Net::wait_dad`].
+    ///
+    /// # Errors
+    /// The kernel's refusal of any step (the caller removes what was made).
+    pub async fn create(&self, up: &Uplink, id: u32, addr: &Addresses) -> Result<u32> {
+        let dev = pool::device_name(id);
+        let table = pool::table(id);
+        self.handle
+            .link()
+            .add(
+                LinkMacVlan::new(&dev, up.index, MacVlanMode::Private)
+                    .address(addr.mac.to_vec())
+                    .build(),
+            )
+            .execute()
+            .await
+            .with_context(|| format!("creating macvlan {dev} on {}", up.name))?;
+        let index = self.index(&dev).await?;
+        sysctl(&format!("ipv4/conf/{dev}/arp_ignore"), "1")?;
+        sysctl(&format!("ipv4/conf/{dev}/arp_announce"), "2")?;
+        for (k, v) in [
+            ("accept_ra", "0"),
+            ("autoconf", "0"),
+            ("use_tempaddr", "0"),
+            ("router_solicitations", "0"),
+        ] {
+            sysctl(&format!("ipv6/conf/{dev}/{k}"), v)?;
+        }
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await
+            .with_context(|| format!("setting {dev} up"))?;
+        if let Some(ip) = addr.ipv4 {
+            self.handle
+                .address()
+                .add(index, IpAddr::V4(ip), 32)
+                .execute()
+                .await?;
+            if let Some((net, len)) = up.subnet4 {
+                let onlink = RouteMessageBuilder::<Ipv4Addr>::new()
+                    .destination_prefix(net, len)
+                    .output_interface(index)
+                    .pref_source(ip)
+                    .scope(RouteScope::Link)
+                    .table_id(table)
+                    .build();
+                self.handle.route().add(onlink).execute().await?;
+            }
+            if let Some(gw) = up.gateway4 {
+                let default = RouteMessageBuilder::<Ipv4Addr>::new()
+                    .gateway(gw)
+                    .output_interface(index)
+                    .pref_source(ip)
+                    .table_id(table)
+                    .build();
+                self.handle.route().add(default).execute().await?;
+            }
+            self.handle
+                .rule()
+                .add()
+                .v4()
+                .source_prefix(ip, 32)
+                .table_id(table)
+                .priority(RULE_PRIORITY)
+                .execute()
+                .await
+                .with_context(|| format!("rule from {ip} lookup {table}"))?;
+        }
+        if let Some(ip) = addr.ipv6 {
+            self.handle
+                .address()
+                .add(index, IpAddr::V6(ip), 128)
+                .execute()
+                .await?;
+            if let Some(prefix) = up.prefix6 {
+                let onlink = RouteMessageBuilder::<Ipv6Addr>::new()
+                    .destination_prefix(prefix, 64)
+                    .output_interface(index)
+                    .table_id(table)
+                    .build();
+                self.handle.route().add(onlink).execute().await?;
+            }
+            if let Some(gw) = up.gateway6 {
+                let default = RouteMessageBuilder::<Ipv6Addr>::new()
+                    .gateway(gw)
+                    .output_interface(index)
+                    .table_id(table)
+                    .build();
+                self.handle.route().add(default).execute().await?;
+            }
+            self.handle
+                .rule()
+                .add()
+                .v6()
+                .source_prefix(ip, 128)
+                .table_id(table)
+                .priority(RULE_PRIORITY)
+                .execute()
+                .await
+                .with_context(|| format!("rule from {ip} lookup {table}"))?;
+        }
+        Ok(index)
+    }
+
+    /// Waits until the IPv6 addresses of device `index` have passed
+    /// duplicate address detection (no longer tentative), polling every
+    /// 50 ms for at most `limit`.
+    ///
+    /// # Errors
+    /// DAD failed (another host has the address), or `limit` passed.
+    pub async fn wait_dad(&self, index: u32, limit: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let mut tentative = false;
+            let mut addrs = self
+                .handle
+                .address()
+                .get()
+                .set_link_index_filter(index)
+                .execute();
+            while let Some(m) = addrs.try_next().await? {
+                if m.header.family != AddressFamily::Inet6
+                    || m.header.scope != AddressScope::Universe
+                {
+                    continue;
+                }
+                if m.header.flags.contains(AddressHeaderFlags::Dadfailed) {
+                    bail!("duplicate address detection failed on device {index}");
+                }
+                tentative |= m.header.flags.contains(AddressHeaderFlags::Tentative);
+            }
+            if !tentative {
+                return Ok(());
+            }
+            if start.elapsed() > limit {
+                bail!("device {index}'s IPv6 address still tentative after {limit:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Removes every pseudonym: the `svp*` devices (their addresses and
+    /// routes go with them) and the rules into their tables.
+    ///
+    /// # Errors
+    /// A failing dump or deletion.
+    pub async fn remove_all(&self) -> Result<()> {
+        let mut links = self.handle.link().get().execute();
+        let mut doomed = Vec::new();
+        while let Some(l) = links.try_next().await? {
+            let ours = l.attributes.iter().any(|a| {
+                matches!(a, LinkAttribute::IfName(n) if n.starts_with(DEVICE_PREFIX)
+                    && n[DEVICE_PREFIX.len()..].bytes().all(|b| b.is_ascii_digit()))
+            });
+            if ours {
+                doomed.push(l.header.index);
+            }
+        }
+        for index in doomed {
+            self.handle.link().del(index).execute().await?;
+        }
+        for version in [IpVersion::V4, IpVersion::V6] {
+            let mut rules = self.handle.rule().get(version).execute();
+            let mut doomed = Vec::new();
+            while let Some(r) = rules.try_next().await? {
+                let table = r.attributes.iter().find_map(|a| match a {
+                    RuleAttribute::Table(t) => Some(*t),
+                    _ => None,
+                });
+                if table.is_some_and(|t| t >= TABLE_BASE) {
+                    doomed.push(r);
+                }
+            }
+            for r in doomed {
+                self.handle.rule().del(r).execute().await?;
+            }
+        }
+        Ok(())
+    }
+}

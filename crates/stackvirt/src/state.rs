@@ -1,0 +1,67 @@
+//! What the daemon publishes for `stackvirtctl`: one JSON file, rewritten
+//! whole (write then rename) whenever the pool changes.  The BPF maps hold
+//! the live counts; this file holds what only the daemon knows (devices,
+//! MACs, settings).
+
+use std::{
+    fs,
+    net::{Ipv4Addr, Ipv6Addr},
+    path::Path,
+};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::policy::{FailMode, Policy};
+
+/// One pseudonym as created.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PseudonymState {
+    /// The id the BPF maps know it by.
+    pub id: u32,
+    /// Its macvlan device, e.g. `svp3`.
+    pub device: String,
+    /// `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Option<Ipv6Addr>,
+    /// Its routing table.
+    pub table: u32,
+}
+
+/// The daemon's published state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    pub pid: u32,
+    pub uplink: String,
+    pub policy: Policy,
+    pub fail: FailMode,
+    /// Free pseudonyms the daemon keeps ready.
+    pub pool: usize,
+    pub pseudonyms: Vec<PseudonymState>,
+}
+
+impl State {
+    /// Writes the state to `path` atomically (a reader never sees half).
+    ///
+    /// # Errors
+    /// The directory is not writable.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("tmp");
+        fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
+        fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Reads the state at `path`.
+    ///
+    /// # Errors
+    /// No file (no daemon ever ran with this path) or not the daemon's JSON.
+    pub fn load(path: &Path) -> Result<Self> {
+        let data = fs::read(path)
+            .with_context(|| format!("reading {} (is stackvirtd running?)", path.display()))?;
+        serde_json::from_slice(&data).with_context(|| format!("parsing {}", path.display()))
+    }
+}
