@@ -1,5 +1,8 @@
 //! Throughput of the reference and fast paths, scrambling and
-//! descrambling, against `copy_from_slice` of the same size.
+//! descrambling, against `copy_from_slice` of the same size; and beside
+//! them what protects a stream for real: the hardened mode's keystream
+//! (`src/hardened.rs` over RustCrypto's `chacha20`) and the AEADs a TLS
+//! stack would use, AES-128-GCM and ChaCha20-Poly1305 from `ring`.
 //!
 //! Criterion measures each case; then a table of GB/s, of the fast path
 //! over memcpy and of fast over reference is printed, from a timing loop
@@ -13,6 +16,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
+use hardened::{Keystream, RustCrypto};
+use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use scramble_core::State;
 
 const SIZES: [(usize, &str); 4] = [
@@ -29,15 +34,21 @@ enum Case {
     ScrambleFast,
     DescrambleRef,
     DescrambleFast,
+    Hardened,
+    Aes128Gcm,
+    ChaCha20Poly1305,
 }
 
 impl Case {
-    const ALL: [Case; 5] = [
+    const ALL: [Case; 8] = [
         Case::Memcpy,
         Case::ScrambleRef,
         Case::ScrambleFast,
         Case::DescrambleRef,
         Case::DescrambleFast,
+        Case::Hardened,
+        Case::Aes128Gcm,
+        Case::ChaCha20Poly1305,
     ];
 
     fn name(self) -> &'static str {
@@ -47,6 +58,9 @@ impl Case {
             Case::ScrambleFast => "scramble",
             Case::DescrambleRef => "descramble_ref",
             Case::DescrambleFast => "descramble",
+            Case::Hardened => "hardened_keystream",
+            Case::Aes128Gcm => "aes128gcm_ring",
+            Case::ChaCha20Poly1305 => "chacha20poly1305_ring",
         }
     }
 }
@@ -56,6 +70,16 @@ struct Bench {
     state: State,
     src: Vec<u8>,
     buf: Vec<u8>,
+    /// Stream offset of the hardened keystream, moved on by each call.
+    offset: u64,
+    aes: LessSafeKey,
+    chacha: LessSafeKey,
+    /// AEAD nonce counter: a new nonce for each record, as TLS does.
+    seq: u64,
+}
+
+fn aead_key(alg: &'static aead::Algorithm) -> LessSafeKey {
+    LessSafeKey::new(UnboundKey::new(alg, &[0x42; 32][..alg.key_len()]).expect("key length of the algorithm"))
 }
 
 impl Bench {
@@ -67,6 +91,10 @@ impl Bench {
             state: State::from_seed(&[0x5a; scramble_core::SEED_LEN]),
             buf: src.clone(),
             src,
+            offset: 0,
+            aes: aead_key(&aead::AES_128_GCM),
+            chacha: aead_key(&aead::CHACHA20_POLY1305),
+            seq: 0,
         }
     }
 
@@ -79,6 +107,20 @@ impl Bench {
             Case::ScrambleFast => self.state.scramble(buf),
             Case::DescrambleRef => self.state.descramble_ref(buf),
             Case::DescrambleFast => self.state.descramble(buf),
+            Case::Hardened => {
+                Keystream::new(&RustCrypto, &[0x42; 32]).apply(self.offset, buf);
+                self.offset += buf.len() as u64;
+            }
+            Case::Aes128Gcm | Case::ChaCha20Poly1305 => {
+                let key = if matches!(case, Case::Aes128Gcm) { &self.aes } else { &self.chacha };
+                let mut n = [0u8; 12];
+                n[4..].copy_from_slice(&self.seq.to_be_bytes());
+                self.seq += 1;
+                let tag = key
+                    .seal_in_place_separate_tag(Nonce::assume_unique_for_key(n), Aad::empty(), buf)
+                    .expect("a record within the AEAD's limits");
+                let _ = black_box(tag);
+            }
         }
         black_box(&mut self.state);
     }
@@ -140,7 +182,7 @@ fn print_summary(sizes: &[(usize, &str)]) {
         "f/mcpy"
     );
     for &(len, label) in sizes {
-        let [memcpy, scr_ref, scr_fast, dsc_ref, dsc_fast] =
+        let [memcpy, scr_ref, scr_fast, dsc_ref, dsc_fast, ..] =
             Case::ALL.map(|case| gigabytes_per_second(case, len));
         println!(
             "{label:>6} | {memcpy:>7.2} | {scr_ref:>8.2} {scr_fast:>8.2} {:>6.1}x {:>6.2}x | \
@@ -152,6 +194,23 @@ fn print_summary(sizes: &[(usize, &str)]) {
         );
     }
     println!("Targets at 64KiB: fast >= 8x reference, fast >= 0.5x memcpy.");
+    println!();
+    println!("Beside them, GB/s and over the fast scrambler (x/scr): the hardened keystream, and ring's AEADs sealing each buffer as one record");
+    println!(
+        "{:>6} | {:>8} | {:>8} {:>6} | {:>8} {:>6} | {:>8} {:>6}",
+        "size", "scr fast", "hardened", "x/scr", "aes-gcm", "x/scr", "chachapoly", "x/scr"
+    );
+    for &(len, label) in sizes {
+        let [scr, hard, aes, chacha] =
+            [Case::ScrambleFast, Case::Hardened, Case::Aes128Gcm, Case::ChaCha20Poly1305]
+                .map(|case| gigabytes_per_second(case, len));
+        println!(
+            "{label:>6} | {scr:>8.2} | {hard:>8.2} {:>5.2}x | {aes:>8.2} {:>5.2}x | {chacha:>8.2} {:>5.2}x",
+            hard / scr,
+            aes / scr,
+            chacha / scr,
+        );
+    }
 }
 
 fn main() {
