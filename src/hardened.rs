@@ -435,6 +435,240 @@ impl<'a, C: Crypto + ?Sized> Keystream<'a, C> {
     }
 }
 
+/// One end of a hardened connection, from establishment on: the state
+/// machine the module's hooks drive, with no kernel in it.
+///
+/// The client starts with [`Session::client`], which gives message 1 to
+/// send; the server with [`Session::server`].  Every byte the peer sends,
+/// in stream order and cut anyhow, goes through [`Session::rx`], which
+/// consumes the peer's preamble (reporting how many leading bytes were
+/// the kernel's), answers it, and decrypts the application's bytes in
+/// place; every application byte to send goes through [`Session::tx`].
+/// The application may send only once [`Session::tx_ready`] says so.
+pub struct Session {
+    phase: Phase,
+    client: bool,
+    /// The peer's preamble message being received.
+    buf: [u8; MSG2_LEN],
+    buf_len: usize,
+    /// Application bytes sent and received so far: the keystream offsets.
+    tx_off: u64,
+    rx_off: u64,
+}
+
+enum Phase {
+    /// The client sent message 1 and waits for message 2.
+    ClientAwaitMsg2(Initiator),
+    /// The server waits for message 1.
+    ServerAwaitMsg1([u8; PROLOGUE_LEN]),
+    /// The server sent message 2 (and may send data) and waits for the
+    /// client's confirmation before it delivers anything.
+    ServerAwaitConfirm(Keys),
+    /// Keys confirmed both ways.
+    Open(Keys),
+    /// Broken: every later call fails.
+    Failed,
+}
+
+/// Why a session cannot go on.  The kernel resets the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionError {
+    /// The handshake failed (see [`Error`]).
+    Handshake(Error),
+    /// No ephemeral keypair was ready when the server needed one.
+    NoKeypair,
+    /// Application bytes to send before the keys exist: the kernel did
+    /// not hold them back.
+    NotReady,
+    /// The session had failed already.
+    Failed,
+}
+
+/// What the kernel must do after [`Session::rx`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct RxOutcome {
+    /// Leading bytes of the data given that were the peer's preamble:
+    /// never delivered to the application.
+    pub owned: usize,
+    /// Preamble bytes this end must now send, ahead of any later
+    /// application byte: the first `send_len` bytes of `send`.
+    pub send: [u8; MSG2_LEN],
+    /// How many bytes of `send` are meaningful (0: nothing to send).
+    pub send_len: usize,
+    /// The application may send once `send` is queued.
+    pub release_tx: bool,
+}
+
+impl Default for RxOutcome {
+    fn default() -> Self {
+        Self {
+            owned: 0,
+            send: [0; MSG2_LEN],
+            send_len: 0,
+            release_tx: false,
+        }
+    }
+}
+
+/// An X25519 keypair: private key, public key.
+pub type Keypair = ([u8; KEY_LEN], [u8; KEY_LEN]);
+
+impl Session {
+    /// The client's session, established with `prologue`, using the
+    /// ephemeral `keypair`; and message 1, which it must send first.
+    pub fn client<C: Crypto + ?Sized>(
+        c: &C,
+        prologue: &[u8; PROLOGUE_LEN],
+        keypair: &Keypair,
+    ) -> (Self, [u8; MSG1_LEN]) {
+        let (init, msg1) = Initiator::start(c, prologue, &keypair.0, &keypair.1);
+        (Self::new(Phase::ClientAwaitMsg2(init), true), msg1)
+    }
+
+    /// The server's session, established with `prologue`.
+    pub fn server(prologue: &[u8; PROLOGUE_LEN]) -> Self {
+        Self::new(Phase::ServerAwaitMsg1(*prologue), false)
+    }
+
+    fn new(phase: Phase, client: bool) -> Self {
+        Self {
+            phase,
+            client,
+            buf: [0; MSG2_LEN],
+            buf_len: 0,
+            tx_off: 0,
+            rx_off: 0,
+        }
+    }
+
+    /// Whether the application may send: the client once it has sent its
+    /// confirmation, the server once it has sent message 2.
+    pub fn tx_ready(&self) -> bool {
+        matches!(self.phase, Phase::ServerAwaitConfirm(_) | Phase::Open(_))
+    }
+
+    /// Whether the session failed.
+    pub fn failed(&self) -> bool {
+        matches!(self.phase, Phase::Failed)
+    }
+
+    /// The MP_JOIN keys, this end's then the peer's, once they exist.
+    pub fn join_keys(&self) -> Option<(u64, u64)> {
+        match &self.phase {
+            Phase::ServerAwaitConfirm(k) | Phase::Open(k) if self.client => Some((k.join_client, k.join_server)),
+            Phase::ServerAwaitConfirm(k) | Phase::Open(k) => Some((k.join_server, k.join_client)),
+            _ => None,
+        }
+    }
+
+    /// The keystream keys, send then receive, once they exist.
+    fn stream_keys(&self) -> Option<(&[u8; KEY_LEN], &[u8; KEY_LEN])> {
+        match &self.phase {
+            Phase::ServerAwaitConfirm(k) | Phase::Open(k) if self.client => Some((&k.stream_c2s, &k.stream_s2c)),
+            Phase::ServerAwaitConfirm(k) | Phase::Open(k) => Some((&k.stream_s2c, &k.stream_c2s)),
+            _ => None,
+        }
+    }
+
+    /// Encrypt the application's `data`, next in this end's stream.
+    pub fn tx<C: Crypto + ?Sized>(&mut self, c: &C, data: &mut [u8]) -> Result<(), SessionError> {
+        if self.failed() {
+            return Err(SessionError::Failed);
+        }
+        if !self.tx_ready() {
+            return Err(self.fail(SessionError::NotReady));
+        }
+        if let Some((key, _)) = self.stream_keys() {
+            Keystream::new(c, key).apply(self.tx_off, data);
+        }
+        self.tx_off += data.len() as u64;
+        Ok(())
+    }
+
+    /// Take `data`, the next bytes of the peer's stream: consume what is
+    /// left of its preamble, then decrypt the rest in place.  `keypair`
+    /// gives the server its ephemeral keypair when message 1 is complete.
+    pub fn rx<C: Crypto + ?Sized>(
+        &mut self,
+        c: &C,
+        data: &mut [u8],
+        keypair: impl FnOnce() -> Option<Keypair>,
+    ) -> Result<RxOutcome, SessionError> {
+        let mut out = RxOutcome::default();
+        let mut keypair = Some(keypair);
+        let mut rest = data;
+        loop {
+            let want = match &self.phase {
+                Phase::Failed => return Err(SessionError::Failed),
+                Phase::Open(_) => break,
+                Phase::ClientAwaitMsg2(_) => MSG2_LEN,
+                Phase::ServerAwaitMsg1(_) => MSG1_LEN,
+                Phase::ServerAwaitConfirm(_) => CONFIRM_LEN,
+            };
+            // Gather the message: it may come in pieces.
+            let n = rest.len().min(want - self.buf_len);
+            let (head, tail) = core::mem::take(&mut rest).split_at_mut(n);
+            if let Some(dst) = self.buf.get_mut(self.buf_len..self.buf_len + n) {
+                dst.copy_from_slice(head);
+            }
+            self.buf_len += n;
+            out.owned += n;
+            rest = tail;
+            if self.buf_len < want {
+                return Ok(out);
+            }
+            self.buf_len = 0;
+            let phase = core::mem::replace(&mut self.phase, Phase::Failed);
+            self.phase = match phase {
+                Phase::ClientAwaitMsg2(init) => {
+                    let keys = init.finish(c, &self.buf).map_err(SessionError::Handshake)?;
+                    out.send[..CONFIRM_LEN].copy_from_slice(&keys.confirm);
+                    out.send_len = CONFIRM_LEN;
+                    out.release_tx = true;
+                    Phase::Open(keys)
+                }
+                Phase::ServerAwaitMsg1(prologue) => {
+                    let kp = keypair.take().and_then(|f| f()).ok_or(SessionError::NoKeypair)?;
+                    let mut msg1 = [0u8; MSG1_LEN];
+                    msg1.copy_from_slice(&self.buf[..MSG1_LEN]);
+                    let (msg2, keys) =
+                        respond(c, &prologue, &kp.0, &kp.1, &msg1).map_err(SessionError::Handshake)?;
+                    out.send = msg2;
+                    out.send_len = MSG2_LEN;
+                    out.release_tx = true;
+                    Phase::ServerAwaitConfirm(keys)
+                }
+                Phase::ServerAwaitConfirm(keys) => {
+                    let mut tag = [0u8; CONFIRM_LEN];
+                    tag.copy_from_slice(&self.buf[..CONFIRM_LEN]);
+                    if !keys.confirm_matches(&tag) {
+                        return Err(SessionError::Handshake(Error::BadConfirm));
+                    }
+                    Phase::Open(keys)
+                }
+                Phase::Open(_) | Phase::Failed => return Err(SessionError::Failed),
+            };
+            self.buf.fill(0);
+        }
+        if let Some((_, key)) = self.stream_keys() {
+            Keystream::new(c, key).apply(self.rx_off, rest);
+        }
+        self.rx_off += rest.len() as u64;
+        Ok(out)
+    }
+
+    fn fail(&mut self, e: SessionError) -> SessionError {
+        self.phase = Phase::Failed;
+        e
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.buf.fill(0);
+    }
+}
+
 /// Known-answer values the module checks at load, for each primitive and
 /// for this file's handshake, computed in userspace by independent code
 /// (`crates/hardened`'s `hardened-vectors kat`, from `snow`, `x25519-dalek`,
