@@ -30,6 +30,10 @@ mod hooks;
 mod netns;
 // Shared with userspace, where all of its API is used.
 #[allow(dead_code, unreachable_pub)]
+mod hardened;
+mod hardened_kat;
+// Shared with userspace, where all of its API is used.
+#[allow(dead_code, unreachable_pub)]
 mod scrambler;
 mod sys;
 
@@ -65,12 +69,27 @@ fn seed_self_test() -> Result {
     Ok(())
 }
 
+/// Known answers for the hardened mode ([`hardened_kat`]): the kernel's
+/// X25519, ChaCha20, ChaCha20-Poly1305 and SHA-256, and the handshake and
+/// key schedule built on them, against values computed in userspace by
+/// `snow` and RustCrypto.
+fn hardened_self_test() -> Result {
+    hardened::self_test(&sys::crypto::LibCrypto, &hardened_kat::KAT).map_err(|what| {
+        pr_err!("hardened self-test failed: {:?}\n", what);
+        EINVAL
+    })
+}
+
 impl kernel::Module for MptcpScramble {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         seed_self_test()?;
+        hardened_self_test()?;
         let pernet = sys::pernet::Pernet::register()?;
         let hooks = hooks::Hooks::register()?;
-        pr_info!("scrambling MPTCP connections (net.mptcp_scramble.enabled=1 by default)\n");
+        pr_info!(
+            "scrambling MPTCP connections (net.mptcp_scramble.enabled=1 by default); \
+             self-tests passed: seed, X25519, ChaCha20, ChaCha20-Poly1305, SHA-256, Noise NN\n"
+        );
         Ok(MptcpScramble {
             _hooks: hooks,
             _pernet: pernet,

@@ -5,6 +5,7 @@
 
 use kernel::bindings;
 
+pub(crate) mod crypto;
 pub(crate) mod kprobe;
 pub(crate) mod pernet;
 pub(crate) mod seq_file;
