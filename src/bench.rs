@@ -8,7 +8,8 @@
 use kernel::prelude::*;
 
 use crate::{
-    hardened::Keystream,
+    hardened::{Crypto, Keystream, BASE_POINT},
+    keypool,
     scrambler::{State, SEED_LEN},
     sys::{self, crypto::LibCrypto, sysctl},
 };
@@ -55,16 +56,45 @@ fn run() -> Result {
         Keystream::new(&LibCrypto, &seed).apply(offset, b);
         offset += b.len() as u64;
     });
+    // One X25519 keypair as the pool makes them (random bytes and a
+    // scalar multiplication of the base point): microseconds each.
+    const KEYPAIRS: i64 = 16;
+    let start = sys::now_ns();
+    for _ in 0..KEYPAIRS {
+        let _ = keypool::make();
+        sys::cond_resched();
+    }
+    let keypair_us = (sys::now_ns() - start) / KEYPAIRS / 1000;
+    // The pool, as a handler would find it, and one keypair taken from it
+    // checked: its public key is its private key times the base point.
+    let ready = keypool::ready();
+    let valid = match keypool::take() {
+        Some((mut e, p)) => {
+            let ok = LibCrypto.x25519(&e, &BASE_POINT) == Some(p);
+            e.fill(0);
+            if ok {
+                "valid"
+            } else {
+                "INVALID"
+            }
+        }
+        None => "none",
+    };
     pr_info!(
         "bench: {} KiB calls, MB/s: memcpy {}, scramble reference {} fast {}, \
-         descramble reference {} fast {}, hardened keystream {}\n",
+         descramble reference {} fast {}, hardened keystream {}; \
+         X25519 keypair {} us, keypairs ready {}/{}, taken {}\n",
         BUF_LEN / 1024,
         memcpy,
         scramble_ref,
         scramble,
         descramble_ref,
         descramble,
-        hardened
+        hardened,
+        keypair_us,
+        ready,
+        keypool::POOL_LEN,
+        valid
     );
     Ok(())
 }

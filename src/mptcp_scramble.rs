@@ -27,6 +27,7 @@ mod bench;
 mod conn;
 mod counters;
 mod hooks;
+mod keypool;
 mod netns;
 // Shared with userspace, where all of its API is used.
 #[allow(dead_code, unreachable_pub)]
@@ -50,6 +51,7 @@ module! {
 struct MptcpScramble {
     _hooks: hooks::Hooks,
     _pernet: sys::pernet::Pernet<netns::NetState>,
+    _keypool: keypool::KeyPool,
 }
 
 /// Known answer for the seed (the case "digits" of
@@ -84,6 +86,7 @@ impl kernel::Module for MptcpScramble {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         seed_self_test()?;
         hardened_self_test()?;
+        let keypool = keypool::KeyPool::start();
         let pernet = sys::pernet::Pernet::register()?;
         let hooks = hooks::Hooks::register()?;
         pr_info!(
@@ -93,6 +96,7 @@ impl kernel::Module for MptcpScramble {
         Ok(MptcpScramble {
             _hooks: hooks,
             _pernet: pernet,
+            _keypool: keypool,
         })
     }
 }

@@ -9,7 +9,9 @@ pub(crate) mod crypto;
 pub(crate) mod kprobe;
 pub(crate) mod pernet;
 pub(crate) mod seq_file;
+pub(crate) mod slots;
 pub(crate) mod sysctl;
+pub(crate) mod timer;
 
 use crate::scrambler::SEED_LEN;
 
@@ -24,6 +26,13 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; SEED_LEN] {
     // has room for the 32-byte digest.
     unsafe { bindings::sha256(data.as_ptr(), len, out.as_mut_ptr()) };
     out
+}
+
+/// Fills `buf` from the kernel's random number generator.  Process or
+/// softirq context, never an NMI-like one (it takes a local lock).
+pub(crate) fn random_bytes(buf: &mut [u8]) {
+    // SAFETY: `buf` is writable for `buf.len()` bytes.
+    unsafe { bindings::get_random_bytes(buf.as_mut_ptr().cast(), buf.len()) };
 }
 
 /// Monotonic time in nanoseconds.
