@@ -2,14 +2,16 @@
 //! maps and its nftables counters.
 //!
 //!   stackvirtctl status     each pseudonym: device, MAC, addresses, uses,
-//!                           groups, open sockets
+//!                           groups, open sockets; below it, its groups
+//!                           (flows, destinations, applications, users)
 //!   stackvirtctl counters   one `name value` line per counter
 
 use std::{
     collections::HashMap,
     fs,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    path::PathBuf,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
 };
 
 use anyhow::Result;
@@ -77,6 +79,19 @@ fn sockets_by_address() -> HashMap<IpAddr, usize> {
     out
 }
 
+/// The directory under `root` (a cgroup v2 tree) whose inode number is
+/// `id`: a cgroup's id is its directory's inode number.
+fn cgroup_path(root: &Path, id: u64) -> Option<PathBuf> {
+    if fs::metadata(root).ok()?.ino() == id {
+        return Some(root.to_path_buf());
+    }
+    fs::read_dir(root)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .find_map(|e| cgroup_path(&e.path(), id))
+}
+
 fn counters(pinned: &Pinned) -> Result<()> {
     for (name, value) in pinned.counters()? {
         println!("{name} {value}");
@@ -122,9 +137,15 @@ fn status(pinned: &Pinned, state: &State) -> Result<()> {
             p.ipv4.map_or("-".into(), |a| a.to_string()),
             p.ipv6.map_or("-".into(), |a| a.to_string()),
             uses.get(&p.id).copied().unwrap_or(0),
-            groups.get(&p.id).copied().unwrap_or(0),
+            groups.get(&p.id).map_or(0, Vec::len),
             open
         );
+        for key in groups.get(&p.id).into_iter().flatten() {
+            match (key.policy, cgroup_path(&state.cgroup, key.id)) {
+                (3, Some(path)) => println!("    cgroup {}", path.display()),
+                _ => println!("    {}", key.describe()),
+            }
+        }
     }
     Ok(())
 }

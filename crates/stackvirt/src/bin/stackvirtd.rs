@@ -206,6 +206,7 @@ async fn main() -> Result<()> {
     let state = State {
         pid: std::process::id(),
         uplink: args.uplink.clone(),
+        cgroup: args.cgroup.clone(),
         policy: args.policy,
         fail: args.fail,
         pool: args.pool,
