@@ -34,6 +34,7 @@
 #   stackvirtctl names them;
 # - sockets bound by the application, and sockets of other namespaces in
 #   the cgroup, keep their addresses;
+# - a pseudonym is retired once its last socket has closed;
 # - failure: stackvirtd killed, existing flows keep working; new connects
 #   draw from the remaining pool, then keep the default address
 #   (--fail open) or fail with EPERM (--fail closed).
@@ -49,7 +50,7 @@ scr_require_root
 scr_require_cmd ip tcpdump nft radvd traceroute python3 stackvirtd stackvirtctl
 
 scr_ktap_header
-scr_ktap_plan 14
+scr_ktap_plan 15
 
 H=$(scr_netns_add host)
 LAN=$(scr_netns_add lan)
@@ -443,6 +444,27 @@ bound_and_foreign_sockets_left_alone() {
 	(($(counter other_netns) == foreign + 1)) || scr_fail "other_netns did not count 1"
 }
 
+# retired DEVICE: the daemon's state no longer has DEVICE.
+retired() {
+	! grep -q "\"$1\"" "$STATE"
+}
+
+# A taken pseudonym whose last socket closed is retired: its device, its
+# rules and its entry in the maps go.
+idle_pseudonym_is_retired() {
+	local dev
+	stop_daemon
+	start_daemon --policy flow --pool 2 --retire-after 2 || return 1
+	in_cgroup "$CG" python3 "$PEER" udp 10.20.0.2 5353 1 || scr_fail "the UDP send failed" || return
+	dev=$(ctl status | awk '$1 ~ /^svp/ && $5 > 0 { print $1 }')
+	[[ -n $dev ]] || scr_fail "no pseudonym was taken" || return
+	scr_wait_for -t 30 retired "$dev" ||
+		scr_fail "$dev was not retired: $(ctl status)" || return
+	! ip -n "$H" link show "$dev" 2>/dev/null || scr_fail "$dev is still there" || return
+	! ip -n "$H" rule | grep -q "lookup 1000${dev#svp}\b" || scr_fail "the rules of $dev are still there" || return
+	scr_diag "$dev retired 2 s after its socket closed"
+}
+
 # After SIGKILL the pins keep the programs, maps and pseudonyms working.
 killed_daemon_keeps_flows_fail_open() {
 	local go=$SCR_TMP/go out=" " i src free hold
@@ -497,6 +519,7 @@ scr_run runs_per_connect_not_per_packet runs_per_connect_not_per_packet
 scr_run egress_guard_counts_nothing egress_guard_counts_nothing
 scr_run applications_never_share applications_never_share
 scr_run bound_and_foreign_sockets_left_alone bound_and_foreign_sockets_left_alone
+scr_run idle_pseudonym_is_retired idle_pseudonym_is_retired
 scr_run killed_daemon_keeps_flows_fail_open killed_daemon_keeps_flows_fail_open
 scr_run killed_daemon_fail_closed_denies killed_daemon_fail_closed_denies
 stop_daemon

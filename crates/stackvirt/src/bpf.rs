@@ -134,6 +134,18 @@ impl Loaded {
         Ok(())
     }
 
+    /// Withdraws pseudonym `id`: a group that had it gets a new one at its
+    /// next connect (the programs drop the stale choice).
+    ///
+    /// # Errors
+    /// A failing map update (an id never announced is not one).
+    pub fn retire(&mut self, id: u32) -> Result<()> {
+        let mut table =
+            HashMap::<_, u32, Pseudonym>::try_from(map_mut(&mut self.ebpf, maps::PSEUDONYMS)?)?;
+        table.remove(&id).context("withdrawing a pseudonym")?;
+        Ok(())
+    }
+
     /// Every announced pseudonym with its use count.
     ///
     /// # Errors

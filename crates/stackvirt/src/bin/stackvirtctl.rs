@@ -9,14 +9,14 @@
 use std::{
     collections::HashMap,
     fs,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    net::IpAddr,
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
 };
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use stackvirt::{bpf::Pinned, nft, state::State};
+use stackvirt::{bpf::Pinned, nft, sockets::sockets_by_address, state::State};
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Shows what stackvirtd runs")]
@@ -39,44 +39,6 @@ enum Command {
     /// One `name value` line per counter: the BPF programs' run counts and
     /// outcomes, then nftables' inbound_dropped and egress_mismatch.
     Counters,
-}
-
-/// The local addresses of the sockets listed in a /proc/net/{tcp,udp}[6]
-/// file: each `local_address` column is the address in hex, one
-/// host-order (little-endian here) 32-bit word at a time, then `:PORT`.
-fn local_addresses(listing: &str) -> Vec<IpAddr> {
-    let word = |h: &str| u32::from_str_radix(h, 16).ok().map(|w| w.to_le_bytes());
-    listing
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let hex = line.split_whitespace().nth(1)?.split(':').next()?;
-            match hex.len() {
-                8 => Some(IpAddr::V4(Ipv4Addr::from(word(hex)?))),
-                32 => {
-                    let mut b = [0u8; 16];
-                    for i in 0..4 {
-                        b[i * 4..i * 4 + 4].copy_from_slice(&word(&hex[i * 8..i * 8 + 8])?);
-                    }
-                    Some(IpAddr::V6(Ipv6Addr::from(b)))
-                }
-                _ => None,
-            }
-        })
-        .collect()
-}
-
-/// Open sockets per local address, in the caller's network namespace.
-fn sockets_by_address() -> HashMap<IpAddr, usize> {
-    let mut out = HashMap::new();
-    for f in ["tcp", "tcp6", "udp", "udp6"] {
-        if let Ok(listing) = fs::read_to_string(format!("/proc/net/{f}")) {
-            for a in local_addresses(&listing) {
-                *out.entry(a).or_default() += 1;
-            }
-        }
-    }
-    out
 }
 
 /// The directory under `root` (a cgroup v2 tree) whose inode number is
@@ -156,21 +118,5 @@ fn main() -> Result<()> {
     match args.command {
         Command::Status => status(&pinned, &State::load(&args.state)?),
         Command::Counters => counters(&pinned),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proc_net_local_addresses_are_decoded() {
-        let tcp = "  sl  local_address rem_address   st\n   0: 0100007F:1F90 00000000:0000 0A\n";
-        assert_eq!(local_addresses(tcp), vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]);
-        let tcp6 = "  sl  local_address\n   0: B80D0120000000000000000001000000:0016 x\n";
-        assert_eq!(
-            local_addresses(tcp6),
-            vec!["2001:db8::1".parse::<IpAddr>().unwrap()]
-        );
     }
 }
