@@ -29,7 +29,11 @@
 # - link chatter: nothing but ARP, ND and MLD leaves unasked;
 # - cost: the programs run once per connect and unconnected send, never
 #   per packet; connect time and bulk throughput with and without;
-# - the egress guard counts nothing;
+# - ping sockets that connect() take a pseudonym per (icmp, dst); an
+#   unconnected ping socket keeps the default address (no hook);
+# - the egress guard counts nothing; hand-made frames whose Ethernet source
+#   and IP or ARP sender address are not one pseudonym's are dropped and
+#   counted, a pseudonym's own pair passes;
 # - per application: two applications never share a pseudonym, and
 #   stackvirtctl names them;
 # - sockets bound by the application, and sockets of other namespaces in
@@ -50,7 +54,7 @@ scr_require_root
 scr_require_cmd ip tcpdump nft radvd traceroute python3 stackvirtd stackvirtctl
 
 scr_ktap_header
-scr_ktap_plan 15
+scr_ktap_plan 17
 
 H=$(scr_netns_add host)
 LAN=$(scr_netns_add lan)
@@ -403,10 +407,98 @@ runs_per_connect_not_per_packet() {
 	scr_diag "the host sent $(($(ip -n "$H" -s link show up0 | awk '/TX:/ { getline; print $2 }') - packets)) packets on up0 meanwhile"
 }
 
+# has_free N: the pool has at least N pseudonyms no socket has taken.
+has_free() {
+	(($(free_left) >= $1))
+}
+
+# Ping sockets (unprivileged ICMP echo) that connect() go through connect4
+# and connect6 like TCP and UDP: under the per-flow policy the key is the
+# paper's (icmp, dst).  An unconnected sendto() on a ping socket passes no
+# sock_addr hook (sendmsg4/6 are UDP's): it leaves from the default
+# address, as docs/stackvirt.md says; so does iputils ping, which sends
+# unconnected.
+ping_sockets_keyed_by_destination() {
+	local a b c d v6 un c4 c6 applied out
+	ip netns exec "$H" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+	scr_wait_for -t 30 has_free 4 || scr_fail "the pool did not refill: $(ctl status)" || return
+	c4=$(counter run_connect4) c6=$(counter run_connect6) applied=$(counter applied)
+	capture echo
+	a=$(in_cgroup "$CG" python3 "$PEER" echo 10.20.0.2 connect)
+	b=$(in_cgroup "$CG" python3 "$PEER" echo 10.20.0.2 connect)
+	c=$(in_cgroup "$CG" python3 "$PEER" echo 10.10.0.1 connect)
+	v6=$(in_cgroup "$CG" python3 "$PEER" echo 2001:db8:20::2 connect)
+	d=$(in_cgroup "$CG" python3 "$PEER" echo 2001:db8:20::2 connect)
+	un=$(in_cgroup "$CG" python3 "$PEER" echo 10.20.0.2 sendto)
+	capture_stop
+	scr_diag "echo from: 10.20.0.2 $a, $b; 10.10.0.1 $c; 2001:db8:20::2 $v6, $d; unconnected $un"
+	for out in "$a" "$c" "$v6" "$un"; do
+		[[ $out != error* ]] || scr_fail "an echo got no reply: $out" || return
+	done
+	[[ $a == "$b" && $v6 == "$d" ]] || scr_fail "the same destination, another pseudonym" || return
+	[[ $a != "$c" ]] || scr_fail "two destinations share $a" || return
+	if (($(pseudonyms | awk -v a="$a" -v c="$c" -v v6="$v6" '$3 == a || $3 == c || $4 == v6' | wc -l) != 3)); then
+		scr_fail "an echo's source is no pseudonym's: $a $c $v6: $(pseudonyms)"
+		return
+	fi
+	[[ $a != "${FLOW_IPS[0]}" ]] || scr_fail "ICMP to 10.20.0.2 shares the TCP flow's $a" || return
+	(($(counter run_connect4) - c4 == 3 && $(counter run_connect6) - c6 == 2)) ||
+		scr_fail "the connect programs ran other than once per ping socket (3, 2)" || return
+	(($(counter applied) - applied == 5)) || scr_fail "applied grew by $(($(counter applied) - applied)), not 5" || return
+	# On the wire: each connected socket's echo request from its
+	# pseudonym's MAC; the unconnected one from 10.10.0.2 with the real MAC.
+	grep -E "> 10\.20\.0\.2: ICMP echo request" "$SCR_TMP/echo.txt" | sed 's/^/# /'
+	for out in "$a" "$c"; do
+		grep -E "^\S+ $(pseudonyms | awk -v a="$out" '$3 == a { print $2 }') > .* $out > [0-9.]+: ICMP echo request" \
+			"$SCR_TMP/echo.txt" | grep -q . || scr_fail "no echo request from $out with its MAC" || return
+	done
+	grep -qiE "^\S+ $REAL_MAC > .* 10\.10\.0\.2 > 10\.20\.0\.2: ICMP echo request" "$SCR_TMP/echo.txt" ||
+		scr_fail "the unconnected echo did not leave from the default address, as documented"
+}
+
 egress_guard_counts_nothing() {
-	local n
-	n=$(counter egress_mismatch)
-	((n == 0)) || scr_fail "the egress guard dropped $n packets"
+	local n f
+	n=$(counter egress_mismatch) f=$(counter egress_forged)
+	((n == 0)) || scr_fail "the egress guard (nftables, IP and device) dropped $n packets" || return
+	((f == 0)) || scr_fail "the egress guard (MAC and address) dropped $f frames"
+}
+
+# forge KIND MAC SRC DST [PORT]: one hand-made frame from the host's uplink.
+forge() {
+	ip netns exec "$H" timeout 10 python3 "$PEER" forge up0 "$@"
+}
+
+# The egress guard on the uplink drops and counts frames whose Ethernet
+# source and IP (or ARP sender) address are not one pseudonym's, sent
+# through a packet socket on the uplink; a frame with a pseudonym's own
+# pair, sent the same way, passes.
+forged_frames_are_dropped_and_counted() {
+	local mac1 ip1 mac2 ip2 ip6_2 before n leaked sent
+	read -r _ mac1 ip1 _ < <(pseudonyms | sed -n 1p)
+	read -r _ mac2 ip2 ip6_2 < <(pseudonyms | sed -n 2p)
+	[[ -n $ip1 && -n $ip6_2 ]] || scr_fail "not two pseudonyms: $(pseudonyms)" || return
+	before=$(counter egress_forged)
+	capture forged
+	# 1's own pair; 1's MAC, 2's IP; the real MAC, 1's IP; 1's MAC, the
+	# default IP; 1's MAC, 2's IPv6; 2's MAC, 1's IP as ARP sender.
+	sent=$(forge udp "$mac1" "$ip1" 10.20.0.2 9101
+		forge udp "$mac1" "$ip2" 10.20.0.2 9102
+		forge udp "$REAL_MAC" "$ip1" 10.20.0.2 9103
+		forge udp "$mac1" 10.10.0.2 10.20.0.2 9104
+		forge udp "$mac1" "$ip6_2" 2001:db8:20::2 9105
+		forge arp "$mac2" "$ip1" 10.10.0.1)
+	capture_stop
+	sent=$(tr '\n' ' ' <<< "$sent")
+	n=$(($(counter egress_forged) - before))
+	scr_diag "forged 6 frames, the first with a pseudonym's own pair: $sent; egress_forged +$n"
+	[[ $sent == "sent dropped dropped dropped dropped dropped " ]] ||
+		scr_fail "the packet socket sends: $sent, expected the first sent, the others dropped (ENOBUFS)" || return
+	grep -E '\.9101: UDP' "$SCR_TMP/forged.txt" | sed 's/^/# /'
+	grep -qE "^\S+ $mac1 > .* $ip1\.9101 > 10\.20\.0\.2\.9101: UDP" "$SCR_TMP/forged.txt" ||
+		scr_fail "the frame with a pseudonym's own pair did not leave: the observer cannot see forged frames" || return
+	leaked=$(grep -E "\.910[2-5]: UDP|^\S+ $mac2 > .*tell $ip1," "$SCR_TMP/forged.txt")
+	[[ -z $leaked ]] || scr_fail "forged frames reached the LAN: $leaked" || return
+	((n == 5)) || scr_fail "egress_forged grew by $n, not 5"
 }
 
 applications_never_share() {
@@ -516,7 +608,9 @@ scr_run pmtu_through_the_1280_hop pmtu_through_the_1280_hop
 scr_run inbound_scan_gets_nothing inbound_scan_gets_nothing
 scr_run link_chatter_is_arp_nd_mld_only link_chatter_is_arp_nd_mld_only
 scr_run runs_per_connect_not_per_packet runs_per_connect_not_per_packet
+scr_run ping_sockets_keyed_by_destination ping_sockets_keyed_by_destination
 scr_run egress_guard_counts_nothing egress_guard_counts_nothing
+scr_run forged_frames_are_dropped_and_counted forged_frames_are_dropped_and_counted
 scr_run applications_never_share applications_never_share
 scr_run bound_and_foreign_sockets_left_alone bound_and_foreign_sockets_left_alone
 scr_run idle_pseudonym_is_retired idle_pseudonym_is_retired

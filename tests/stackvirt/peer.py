@@ -15,6 +15,21 @@
   peer.py udp ADDR PORT COUNT      COUNT unconnected sendto()s
   peer.py connects ADDR PORT N     N connects, then the mean connect time in
                                    microseconds
+  peer.py forge DEV udp MAC SRC DST PORT
+  peer.py forge DEV arp MAC SRC DST
+                                   send one hand-made frame on DEV through a
+                                   packet socket, from Ethernet source MAC
+                                   to the broadcast MAC: a UDP datagram from
+                                   SRC to DST:PORT (IPv4 or IPv6), or an ARP
+                                   request for DST from SRC; print sent, or
+                                   dropped if the device's egress dropped it
+                                   (ENOBUFS)
+  peer.py echo ADDR connect|sendto one ICMP echo from a ping socket (the
+                                   ping_group_range must allow it), after
+                                   connect() or by an unconnected sendto():
+                                   print the local address (0.0.0.0 or ::
+                                   unconnected), error ETIMEDOUT without a
+                                   reply
 
 Errors print `error ERRNO-NAME` and exit 1: the test says what differed.
 """
@@ -80,6 +95,44 @@ def finish(s, sent):
         sys.exit(1)
 
 
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return ~total & 0xffff
+
+
+def forge(dev, kind, mac, src, dst, port=None):
+    eth = b"\xff" * 6 + bytes.fromhex(mac.replace(":", ""))
+    if kind == "arp":
+        frame = eth + b"\x08\x06" + bytes([0, 1, 8, 0, 6, 4, 0, 1]) + eth[6:] + \
+            socket.inet_aton(src) + b"\0" * 6 + socket.inet_aton(dst)
+    else:
+        udp_len = 8 + 9
+        udp = int(port).to_bytes(2, "big") * 2 + udp_len.to_bytes(2, "big") + b"\0\0" + b"stackvirt"
+        if family(src) == socket.AF_INET6:
+            ip = bytes([0x60, 0, 0, 0]) + udp_len.to_bytes(2, "big") + bytes([17, 64]) + \
+                socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+            frame = eth + b"\x86\xdd" + ip + udp
+        else:
+            ip = bytes([0x45, 0]) + (20 + udp_len).to_bytes(2, "big") + bytes([0, 1, 0, 0, 64, 17, 0, 0]) + \
+                socket.inet_aton(src) + socket.inet_aton(dst)
+            ip = ip[:10] + checksum(ip).to_bytes(2, "big") + ip[12:]
+            frame = eth + b"\x08\x00" + ip + udp
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((dev, 0))
+    try:
+        s.send(frame)
+        print("sent")
+    except OSError as e:
+        # a frame dropped on the way out (tc, netfilter): NET_XMIT_DROP
+        if e.errno != errno.ENOBUFS:
+            raise
+        print("dropped")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     try:
@@ -131,8 +184,31 @@ def main():
                 total += time.perf_counter() - start
                 s.close()
             print(int(total / n * 1e6))
+        elif cmd == "forge":
+            forge(*args)
+        elif cmd == "echo":
+            v6 = family(args[0]) == socket.AF_INET6
+            s = socket.socket(family(args[0]), socket.SOCK_DGRAM,
+                              socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
+            s.settimeout(5)
+            # type, code, checksum (the kernel's), identifier (the
+            # kernel's), sequence; payload
+            request = bytes([128 if v6 else 8, 0, 0, 0, 0, 0, 0, 1]) + b"stackvirt"
+            if args[1] == "connect":
+                s.connect((args[0], 0))
+                s.send(request)
+            else:
+                s.sendto(request, (args[0], 0))
+            reply = s.recv(1500)
+            if reply[0] != (129 if v6 else 0) or not reply.endswith(b"stackvirt"):
+                print("error reply %r" % reply)
+                sys.exit(1)
+            print(s.getsockname()[0], flush=True)
         else:
             sys.exit("unknown command " + cmd)
+    except (socket.timeout, TimeoutError):
+        print("error ETIMEDOUT", flush=True)
+        sys.exit(1)
     except OSError as e:
         print("error", errno.errorcode.get(e.errno, str(e)), flush=True)
         sys.exit(1)

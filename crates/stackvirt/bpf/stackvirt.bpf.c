@@ -7,11 +7,20 @@
  *
  *   cgroup/connect4, cgroup/connect6   bpf_bind() the socket to its
  *                                      pseudonym's address (port 0: the
- *                                      kernel picks the port at connect)
+ *                                      kernel picks the port at connect);
+ *                                      TCP, UDP and ping sockets
  *   cgroup/sendmsg4, cgroup/sendmsg6   set the source of an unconnected
  *                                      UDP send
  *
  * They run once per connect() or unconnected sendmsg(), never per packet.
+ *
+ * One more program is no part of choosing addresses: the egress guard
+ * (classifier, attached as tcx egress on the uplink, which every
+ * pseudonym's frames leave through) compares each outgoing frame's
+ * Ethernet source with its IPv4, IPv6 or ARP sender address, and drops
+ * and counts a frame where a pseudonym's address goes with another MAC, or
+ * a pseudonym's MAC with another address.  It runs per frame, as any
+ * filter does; it only reads two hash maps.
  * The daemon (stackvirtd) owns everything else: it creates each pseudonym
  * (a macvlan with its own MAC, addresses and routing table), announces it in
  * PSEUDONYMS and offers it in FREE; a program takes a free pseudonym for a
@@ -54,7 +63,8 @@ static __u64 (*bpf_get_current_uid_gid)(void) = (void *)BPF_FUNC_get_current_uid
 /* Grouping policies: which sockets share a pseudonym. */
 enum sv_policy {
 	SV_POLICY_CONNECTION = 0,	/* none: a fresh pseudonym per connect or send */
-	SV_POLICY_FLOW = 1,		/* the paper's flow keys: (tcp, dst, dport), (udp, dst, sport, dport) */
+	SV_POLICY_FLOW = 1,		/* the paper's flow keys: (tcp, dst, dport), (udp, dst, sport, dport),
+					 * (icmp, dst) for ping sockets that connect() */
 	SV_POLICY_DESTINATION = 2,	/* the destination address */
 	SV_POLICY_APPLICATION = 3,	/* the connecting task's cgroup */
 	SV_POLICY_USER = 4,		/* the connecting task's uid */
@@ -73,6 +83,7 @@ enum sv_counter {
 	SV_DENIED,		/* ... and fail-closed: EPERM */
 	SV_NO_ADDRESS,		/* the pseudonym has no address of this family */
 	SV_BIND_FAILED,		/* bpf_bind() refused: default address kept */
+	SV_EGRESS_FORGED,	/* egress guard: frame dropped, MAC and address of different pseudonyms */
 	SV_COUNTERS,
 };
 
@@ -135,6 +146,34 @@ struct {
 	__type(key, struct sv_group_key);
 	__type(value, __u32);
 } GROUPS SEC(".maps");
+
+/* An address of a pseudonym, for the egress guard. */
+struct sv_addr {
+	__u32 family;		/* AF_INET or AF_INET6 */
+	__u32 addr[4];		/* network byte order; IPv4 in addr[0] */
+};
+
+/* A MAC address, padded to 8 bytes. */
+struct sv_mac {
+	__u8 mac[6];
+	__u8 pad[2];
+};
+
+/* Every pseudonym address with its pseudonym's MAC. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct sv_addr);
+	__type(value, struct sv_mac);
+} OWNERS SEC(".maps");
+
+/* Every pseudonym's MAC (the value is unused). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct sv_mac);
+	__type(value, __u32);
+} MACS SEC(".maps");
 
 static __always_inline void count(__u32 index)
 {
@@ -206,7 +245,9 @@ static __always_inline void group_key(struct sv_group_key *key, struct bpf_sock_
 	}
 	if (policy == SV_POLICY_FLOW) {
 		key->protocol = ctx->protocol;
-		key->dport = __builtin_bswap16((__u16)ctx->user_port);
+		/* ICMP (ping sockets): the paper's (icmp, dst), no port */
+		if (ctx->protocol != IPPROTO_ICMP && ctx->protocol != IPPROTO_ICMPV6)
+			key->dport = __builtin_bswap16((__u16)ctx->user_port);
 		if (ctx->protocol == IPPROTO_UDP)
 			key->sport = sport;
 	} else if (policy == SV_POLICY_APPLICATION) {
@@ -399,6 +440,77 @@ int stackvirt_sendmsg6(struct bpf_sock_addr *ctx)
 	ctx->msg_src_ip6[3] = p->ipv6[3];
 	count(SV_APPLIED);
 	return 1;
+}
+
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_ARP 0x0806
+#define ETH_P_IPV6 0x86DD
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+
+static __always_inline int same_mac(const struct sv_mac *a, const struct sv_mac *b)
+{
+	return a->mac[0] == b->mac[0] && a->mac[1] == b->mac[1] && a->mac[2] == b->mac[2] &&
+	       a->mac[3] == b->mac[3] && a->mac[4] == b->mac[4] && a->mac[5] == b->mac[5];
+}
+
+/* The egress guard on the uplink.  A frame whose sender address (IPv4
+ * source, IPv6 source other than link-local or unspecified, ARP sender
+ * other than 0.0.0.0) is a pseudonym's must carry that pseudonym's MAC as
+ * its Ethernet source; a frame with a pseudonym's MAC must carry one of
+ * that pseudonym's addresses.  Anything else passes: the host's own
+ * frames, IPv6 link-local neighbour discovery and MLD, other protocols.
+ */
+SEC("classifier")
+int stackvirt_egress(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	__u8 *end = (__u8 *)(long)skb->data_end;
+	struct sv_addr addr = {};
+	struct sv_mac src = {};
+	struct sv_mac *owner;
+	__u8 *eth = data, *l3 = data + ETH_HLEN;
+	__u16 proto;
+
+	if (eth + ETH_HLEN > end)
+		return TC_ACT_OK;
+	proto = (__u16)(eth[12] << 8 | eth[13]);
+	__builtin_memcpy(src.mac, eth + 6, 6);
+	if (proto == ETH_P_IP) {
+		if (l3 + 20 > end)
+			return TC_ACT_OK;
+		addr.family = AF_INET;
+		__builtin_memcpy(&addr.addr[0], l3 + 12, 4);
+	} else if (proto == ETH_P_IPV6) {
+		if (l3 + 40 > end)
+			return TC_ACT_OK;
+		addr.family = AF_INET6;
+		__builtin_memcpy(addr.addr, l3 + 8, 16);
+		/* fe80::/10 and ::: each device's own, not a pseudonym's */
+		if ((l3[8] == 0xfe && (l3[9] & 0xc0) == 0x80) ||
+		    !(addr.addr[0] | addr.addr[1] | addr.addr[2] | addr.addr[3]))
+			return TC_ACT_OK;
+	} else if (proto == ETH_P_ARP) {
+		/* Ethernet/IPv4 ARP: the sender's protocol address at 14 */
+		if (l3 + 28 > end || l3[4] != 6 || l3[5] != 4)
+			return TC_ACT_OK;
+		addr.family = AF_INET;
+		__builtin_memcpy(&addr.addr[0], l3 + 14, 4);
+		if (!addr.addr[0])
+			return TC_ACT_OK;
+	} else {
+		return TC_ACT_OK;
+	}
+	owner = bpf_map_lookup_elem(&OWNERS, &addr);
+	if (owner) {
+		if (same_mac(owner, &src))
+			return TC_ACT_OK;
+	} else if (!bpf_map_lookup_elem(&MACS, &src)) {
+		return TC_ACT_OK;
+	}
+	count(SV_EGRESS_FORGED);
+	return TC_ACT_SHOT;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -1,11 +1,12 @@
 //! Loading `bpf/stackvirt.bpf.c` with `aya`, attaching its four programs to
-//! a cgroup (v2), and pinning programs' links and maps in bpffs, so that
-//! they outlive the daemon: a killed daemon leaves every existing flow and
+//! a cgroup (v2) and its egress guard to the uplink (tcx egress), and
+//! pinning programs' links and maps in bpffs, so that they outlive the
+//! daemon: a killed daemon leaves every existing flow and
 //! the rest of the pool working (see docs/stackvirt.md, "Failure").
 
 use std::{
     fs,
-    net::{Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     path::{Path, PathBuf},
 };
@@ -13,12 +14,14 @@ use std::{
 use anyhow::{anyhow, Context, Result};
 use aya::{
     maps::{Array, HashMap, Map, MapData, Queue},
-    programs::{links::FdLink, CgroupAttachMode, CgroupSockAddr},
+    programs::{
+        links::FdLink, tc::TcAttachType, CgroupAttachMode, CgroupSockAddr, SchedClassifier,
+    },
     Ebpf,
 };
 
 use crate::{
-    maps::{self, Config, GroupKey, Pseudonym},
+    maps::{self, AddrKey, Config, GroupKey, MacKey, Pseudonym},
     policy::{FailMode, Policy},
 };
 
@@ -32,6 +35,9 @@ pub const PROGRAMS: [&str; 4] = [
     "stackvirt_sendmsg4",
     "stackvirt_sendmsg6",
 ];
+
+/// The egress guard, attached to the uplink.
+pub const GUARD: &str = "stackvirt_egress";
 
 /// The loaded and attached programs with their maps, owned by the daemon.
 pub struct Loaded {
@@ -76,14 +82,22 @@ pub fn netns_cookie() -> Result<u64> {
 impl Loaded {
     /// Loads the programs, configures them for the calling namespace with
     /// `policy` and `fail`, pins the maps under `pin_dir` (created; it must
-    /// be on a bpffs), and attaches the programs to `cgroup`, their links
-    /// pinned under `pin_dir` too.  Any earlier pins in `pin_dir` are
-    /// removed first (which detaches a dead daemon's programs).
+    /// be on a bpffs), attaches the programs to `cgroup` and the egress
+    /// guard to `uplink` (tcx egress, Linux 6.6), their links pinned under
+    /// `pin_dir` too.  Any earlier pins in `pin_dir` are removed first
+    /// (which detaches a dead daemon's programs).
     ///
     /// # Errors
     /// The kernel refusing a program (verifier log in the message), no
-    /// bpffs at `pin_dir`, no cgroup v2 directory at `cgroup`.
-    pub fn attach(cgroup: &Path, pin_dir: &Path, policy: Policy, fail: FailMode) -> Result<Self> {
+    /// bpffs at `pin_dir`, no cgroup v2 directory at `cgroup`, no tcx
+    /// (`CONFIG_NET_XGRESS`) or no device `uplink`.
+    pub fn attach(
+        cgroup: &Path,
+        uplink: &str,
+        pin_dir: &Path,
+        policy: Policy,
+        fail: FailMode,
+    ) -> Result<Self> {
         remove_pins(pin_dir)?;
         fs::create_dir_all(pin_dir)
             .with_context(|| format!("creating {} (is bpffs mounted?)", pin_dir.display()))?;
@@ -117,15 +131,40 @@ impl Loaded {
             link.pin(pin_dir.join(name))
                 .with_context(|| format!("pinning the link of {name}"))?;
         }
+        let guard: &mut SchedClassifier = ebpf
+            .program_mut(GUARD)
+            .ok_or_else(|| anyhow!("no program {GUARD}"))?
+            .try_into()?;
+        guard.load().context("loading the egress guard")?;
+        let id = guard
+            .attach(uplink, TcAttachType::Egress)
+            .with_context(|| format!("attaching the egress guard to {uplink} (tcx)"))?;
+        let link: FdLink = guard.take_link(id)?.try_into()?;
+        link.pin(pin_dir.join(GUARD))
+            .context("pinning the egress guard's link")?;
         Ok(Self { ebpf })
     }
 
-    /// Announces pseudonym `id` with its addresses and offers it to the
-    /// programs: the next group without a pseudonym may take it.
+    /// Announces pseudonym `id` with its MAC and addresses to the egress
+    /// guard and offers it to the programs: the next group without a
+    /// pseudonym may take it.
     ///
     /// # Errors
     /// A full map (4096 pseudonyms, 256 free at once).
-    pub fn offer(&mut self, id: u32, ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Result<()> {
+    pub fn offer(
+        &mut self,
+        id: u32,
+        mac: [u8; 6],
+        ipv4: Option<Ipv4Addr>,
+        ipv6: Option<Ipv6Addr>,
+    ) -> Result<()> {
+        let mut owners =
+            HashMap::<_, AddrKey, MacKey>::try_from(map_mut(&mut self.ebpf, maps::OWNERS)?)?;
+        for a in addresses(ipv4, ipv6) {
+            owners.insert(AddrKey::from(a), MacKey::from(mac), 0)?;
+        }
+        let mut macs = HashMap::<_, MacKey, u32>::try_from(map_mut(&mut self.ebpf, maps::MACS)?)?;
+        macs.insert(MacKey::from(mac), 1, 0)?;
         let mut table =
             HashMap::<_, u32, Pseudonym>::try_from(map_mut(&mut self.ebpf, maps::PSEUDONYMS)?)?;
         table.insert(id, Pseudonym::new(ipv4, ipv6), 0)?;
@@ -134,15 +173,32 @@ impl Loaded {
         Ok(())
     }
 
-    /// Withdraws pseudonym `id`: a group that had it gets a new one at its
-    /// next connect (the programs drop the stale choice).
+    /// Withdraws pseudonym `id` (MAC `mac`, addresses `ipv4`, `ipv6`): a
+    /// group that had it gets a new one at its next connect (the programs
+    /// drop the stale choice), and the egress guard forgets it.
     ///
     /// # Errors
     /// A failing map update (an id never announced is not one).
-    pub fn retire(&mut self, id: u32) -> Result<()> {
+    pub fn retire(
+        &mut self,
+        id: u32,
+        mac: [u8; 6],
+        ipv4: Option<Ipv4Addr>,
+        ipv6: Option<Ipv6Addr>,
+    ) -> Result<()> {
         let mut table =
             HashMap::<_, u32, Pseudonym>::try_from(map_mut(&mut self.ebpf, maps::PSEUDONYMS)?)?;
         table.remove(&id).context("withdrawing a pseudonym")?;
+        let mut owners =
+            HashMap::<_, AddrKey, MacKey>::try_from(map_mut(&mut self.ebpf, maps::OWNERS)?)?;
+        for a in addresses(ipv4, ipv6) {
+            owners
+                .remove(&AddrKey::from(a))
+                .context("withdrawing an address")?;
+        }
+        let mut macs = HashMap::<_, MacKey, u32>::try_from(map_mut(&mut self.ebpf, maps::MACS)?)?;
+        macs.remove(&MacKey::from(mac))
+            .context("withdrawing a MAC")?;
         Ok(())
     }
 
@@ -153,6 +209,10 @@ impl Loaded {
     pub fn uses(&self) -> Result<Vec<(u32, u64)>> {
         read_uses(map(&self.ebpf, maps::PSEUDONYMS)?)
     }
+}
+
+fn addresses(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> impl Iterator<Item = IpAddr> {
+    ipv4.map(IpAddr::V4).into_iter().chain(ipv6.map(IpAddr::V6))
 }
 
 fn map<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Map> {

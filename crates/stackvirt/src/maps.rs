@@ -1,5 +1,6 @@
 //! The BPF maps' names and value layouts, mirrored from
 //! `bpf/stackvirt.bpf.c` (`struct sv_config`, `struct sv_pseudonym`,
+//! `struct sv_group_key`, `struct sv_addr`, `struct sv_mac`,
 //! `enum sv_counter`).  Every field is in the byte order the C side says.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -14,12 +15,18 @@ pub const PSEUDONYMS: &str = "PSEUDONYMS";
 pub const FREE: &str = "FREE";
 /// Hash map, group key to pseudonym id.
 pub const GROUPS: &str = "GROUPS";
+/// Hash map, pseudonym address ([`AddrKey`]) to its pseudonym's MAC
+/// ([`MacKey`]), read by the egress guard.
+pub const OWNERS: &str = "OWNERS";
+/// Hash map, every pseudonym's MAC ([`MacKey`]) to `u32` (unused), read by
+/// the egress guard.
+pub const MACS: &str = "MACS";
 /// Every map, as pinned under the daemon's bpffs directory.
-pub const ALL: [&str; 5] = [CONFIG, COUNTERS, PSEUDONYMS, FREE, GROUPS];
+pub const ALL: [&str; 7] = [CONFIG, COUNTERS, PSEUDONYMS, FREE, GROUPS, OWNERS, MACS];
 
 /// The counters of `COUNTERS`, in index order: four program run counts,
-/// then what the runs did.
-pub const COUNTER_NAMES: [&str; 11] = [
+/// then what the runs did, then the egress guard's drops.
+pub const COUNTER_NAMES: [&str; 12] = [
     "run_connect4",
     "run_connect6",
     "run_sendmsg4",
@@ -31,6 +38,7 @@ pub const COUNTER_NAMES: [&str; 11] = [
     "denied",
     "no_address",
     "bind_failed",
+    "egress_forged",
 ];
 
 /// `struct sv_group_key`: which group a socket belongs to, by the fields
@@ -75,10 +83,17 @@ impl GroupKey {
         let proto = match self.protocol as i32 {
             libc::IPPROTO_TCP => "tcp".to_string(),
             libc::IPPROTO_UDP => "udp".to_string(),
+            libc::IPPROTO_ICMP => "icmp".to_string(),
+            libc::IPPROTO_ICMPV6 => "icmp6".to_string(),
             p => format!("proto {p}"),
         };
         let dst = std::net::SocketAddr::new(self.destination(), self.dport);
+        let icmp = matches!(
+            self.protocol as i32,
+            libc::IPPROTO_ICMP | libc::IPPROTO_ICMPV6
+        );
         match self.policy {
+            1 if icmp => format!("{proto} {}", self.destination()),
             1 if self.sport != 0 => format!("{proto} {}->{dst}", self.sport),
             1 => format!("{proto} {dst}"),
             2 => format!("to {}", self.destination()),
@@ -89,7 +104,7 @@ impl GroupKey {
     }
 }
 
-/// `struct sv_config`./// `struct sv_config`.
+/// `struct sv_config`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Config {
@@ -136,6 +151,49 @@ impl Pseudonym {
     }
 }
 
+/// `struct sv_addr`: a pseudonym's address, for the egress guard.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddrKey {
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u32,
+    /// Network byte order; IPv4 in the first four bytes.
+    pub addr: [u8; 16],
+}
+
+impl From<IpAddr> for AddrKey {
+    fn from(a: IpAddr) -> Self {
+        let mut k = Self::default();
+        match a {
+            IpAddr::V4(a) => {
+                k.family = libc::AF_INET as u32;
+                k.addr[..4].copy_from_slice(&a.octets());
+            }
+            IpAddr::V6(a) => {
+                k.family = libc::AF_INET6 as u32;
+                k.addr = a.octets();
+            }
+        }
+        k
+    }
+}
+
+/// `struct sv_mac`: a MAC address, padded to 8 bytes (the padding zero).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MacKey {
+    /// The address.
+    pub mac: [u8; 6],
+    /// Zero.
+    pub pad: [u8; 2],
+}
+
+impl From<[u8; 6]> for MacKey {
+    fn from(mac: [u8; 6]) -> Self {
+        Self { mac, pad: [0; 2] }
+    }
+}
+
 // SAFETY: both are `repr(C)` with only integer fields and no padding
 // (checked by the size tests below against the C layout), so every bit
 // pattern is a valid value.
@@ -144,6 +202,10 @@ unsafe impl aya::Pod for Config {}
 unsafe impl aya::Pod for Pseudonym {}
 // SAFETY: as for `Config`: 3 * u32 + 2 * u16 + 16 bytes + u64, 40 bytes.
 unsafe impl aya::Pod for GroupKey {}
+// SAFETY: as for `Config`: u32 + 16 bytes, 20 bytes.
+unsafe impl aya::Pod for AddrKey {}
+// SAFETY: as for `Config`: 8 bytes.
+unsafe impl aya::Pod for MacKey {}
 
 #[cfg(test)]
 mod tests {
@@ -159,6 +221,21 @@ mod tests {
         // struct sv_group_key: 3 * u32, 2 * u16, 16 bytes, u64 at 32.
         assert_eq!(std::mem::size_of::<GroupKey>(), 40);
         assert_eq!(std::mem::offset_of!(GroupKey, id), 32);
+        // struct sv_addr: u32 + 16 bytes; struct sv_mac: 6 + 2 bytes.
+        assert_eq!(std::mem::size_of::<AddrKey>(), 20);
+        assert_eq!(std::mem::size_of::<MacKey>(), 8);
+    }
+
+    #[test]
+    fn addresses_key_the_guard_like_the_c_side() {
+        let k = AddrKey::from(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)));
+        assert_eq!(k.family, libc::AF_INET as u32);
+        assert_eq!(&k.addr[..4], &[10, 0, 0, 7]);
+        assert!(k.addr[4..].iter().all(|&b| b == 0));
+        let k = AddrKey::from("2001:db8::9".parse::<IpAddr>().unwrap());
+        assert_eq!(k.family, libc::AF_INET6 as u32);
+        assert_eq!(k.addr[15], 9);
+        assert_eq!(MacKey::from([2, 1, 2, 3, 4, 5]).pad, [0, 0]);
     }
 
     #[test]
@@ -172,6 +249,9 @@ mod tests {
         };
         k.daddr[..4].copy_from_slice(&[10, 0, 0, 1]);
         assert_eq!(k.describe(), "tcp 10.0.0.1:80");
+        k.protocol = libc::IPPROTO_ICMP as u32;
+        k.dport = 0;
+        assert_eq!(k.describe(), "icmp 10.0.0.1");
         k.policy = 2;
         assert_eq!(k.describe(), "to 10.0.0.1");
         k = GroupKey {

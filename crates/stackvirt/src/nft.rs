@@ -11,6 +11,9 @@
 //! - Egress guard: a packet whose source IP is a pseudonym's but leaves
 //!   through another device (another pseudonym's MAC, or the uplink's real
 //!   one) is dropped and counted in `egress_mismatch`, which must stay 0.
+//!   The frame-level half of the guard, Ethernet source against IP or ARP
+//!   sender address, is the BPF program `stackvirt_egress` on the uplink
+//!   (`crate::bpf`): nftables' `netdev` family is not in the test kernels.
 
 use std::{
     io::Write,

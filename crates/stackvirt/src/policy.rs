@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 pub enum Policy {
     /// A fresh pseudonym for every connect and every unconnected send.
     Connection = 0,
-    /// The paper's flow keys: (tcp, dst, dport), (udp, dst, sport, dport).
+    /// The paper's flow keys: (tcp, dst, dport), (udp, dst, sport, dport),
+    /// (icmp, dst) for ping sockets that connect().
     Flow = 1,
     /// One pseudonym per destination address.
     Destination = 2,

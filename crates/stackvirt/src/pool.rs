@@ -48,6 +48,20 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
         .join(":")
 }
 
+/// The inverse of [`format_mac`]; `None` for anything else.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut mac {
+        let part = parts.next()?;
+        if part.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
 /// An address in the /64 `prefix` with a random interface identifier (RFC
 /// 7217's goal, without its stability: each pseudonym is new), avoiding
 /// the reserved identifiers of RFC 5453 (zero, the subnet anycast range
@@ -133,6 +147,15 @@ impl Ipv4Range {
 mod tests {
     use super::*;
     use rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn macs_parse_back() {
+        let mac = [0x02, 0xab, 0, 0x10, 0xff, 7];
+        assert_eq!(parse_mac(&format_mac(&mac)), Some(mac));
+        assert_eq!(parse_mac("02:ab:00:10:ff"), None);
+        assert_eq!(parse_mac("02:ab:00:10:ff:07:01"), None);
+        assert_eq!(parse_mac("02:ab:00:10:ff:0g"), None);
+    }
 
     #[test]
     fn macs_are_locally_administered_unicast_and_distinct() {

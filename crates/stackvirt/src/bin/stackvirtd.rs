@@ -123,7 +123,12 @@ impl Daemon {
             }
         }
         for p in idle {
-            self.bpf.retire(p.id)?;
+            self.bpf.retire(
+                p.id,
+                pool::parse_mac(&p.mac).context("a pseudonym's MAC in the state")?,
+                p.ipv4,
+                p.ipv6,
+            )?;
             let ips: Vec<IpAddr> = p
                 .ipv4
                 .map(Into::into)
@@ -200,7 +205,7 @@ impl Daemon {
             .chain(ipv6.map(Into::into))
             .collect();
         nft::apply(&nft::enrol(&device, &ips))?;
-        self.bpf.offer(id, ipv4, ipv6)?;
+        self.bpf.offer(id, mac, ipv4, ipv6)?;
         self.state.pseudonyms.push(PseudonymState {
             id,
             device,
@@ -268,7 +273,13 @@ async fn main() -> Result<()> {
         );
     }
     nft::apply(&nft::ruleset())?;
-    let bpf = Loaded::attach(&args.cgroup, &args.pin_dir, args.policy, args.fail)?;
+    let bpf = Loaded::attach(
+        &args.cgroup,
+        &args.uplink,
+        &args.pin_dir,
+        args.policy,
+        args.fail,
+    )?;
     let state = State {
         pid: std::process::id(),
         uplink: args.uplink.clone(),
