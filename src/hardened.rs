@@ -443,17 +443,39 @@ impl<'a, C: Crypto + ?Sized> Keystream<'a, C> {
 /// in stream order and cut anyhow, goes through [`Session::rx`], which
 /// consumes the peer's preamble (reporting how many leading bytes were
 /// the kernel's), answers it, and decrypts the application's bytes in
-/// place; every application byte to send goes through [`Session::tx`].
-/// The application may send only once [`Session::tx_ready`] says so.
+/// place.  Once this end's keys exist, `rx` hands out the send side, a
+/// [`Sender`], through which every application byte to send goes.  The
+/// two sides share nothing, so the kernel may run them concurrently (the
+/// send side under the msk socket lock, the receive side under its data
+/// lock).
 pub struct Session {
     phase: Phase,
     client: bool,
     /// The peer's preamble message being received.
     buf: [u8; MSG2_LEN],
     buf_len: usize,
-    /// Application bytes sent and received so far: the keystream offsets.
-    tx_off: u64,
+    /// Application bytes received so far: the keystream offset.
     rx_off: u64,
+}
+
+/// The send side of a session: this end's keystream and how far it went.
+pub struct Sender {
+    key: [u8; KEY_LEN],
+    off: u64,
+}
+
+impl Sender {
+    /// Encrypt the application's `data`, next in this end's stream.
+    pub fn tx<C: Crypto + ?Sized>(&mut self, c: &C, data: &mut [u8]) {
+        Keystream::new(c, &self.key).apply(self.off, data);
+        self.off += data.len() as u64;
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.key.fill(0);
+    }
 }
 
 enum Phase {
@@ -464,7 +486,7 @@ enum Phase {
     /// The server sent message 2 (and may send data) and waits for the
     /// client's confirmation before it delivers anything.
     ServerAwaitConfirm(Keys),
-    /// Keys confirmed both ways.
+    /// Keys confirmed both ways: the receive key, the MP_JOIN keys.
     Open(Keys),
     /// Broken: every later call fails.
     Failed,
@@ -477,15 +499,11 @@ pub enum SessionError {
     Handshake(Error),
     /// No ephemeral keypair was ready when the server needed one.
     NoKeypair,
-    /// Application bytes to send before the keys exist: the kernel did
-    /// not hold them back.
-    NotReady,
     /// The session had failed already.
     Failed,
 }
 
 /// What the kernel must do after [`Session::rx`].
-#[derive(Debug, PartialEq, Eq)]
 pub struct RxOutcome {
     /// Leading bytes of the data given that were the peer's preamble:
     /// never delivered to the application.
@@ -495,8 +513,9 @@ pub struct RxOutcome {
     pub send: [u8; MSG2_LEN],
     /// How many bytes of `send` are meaningful (0: nothing to send).
     pub send_len: usize,
-    /// The application may send once `send` is queued.
-    pub release_tx: bool,
+    /// The send side, once this end's keys exist: the application may
+    /// send through it once `send` is queued.
+    pub sender: Option<Sender>,
 }
 
 impl Default for RxOutcome {
@@ -505,7 +524,7 @@ impl Default for RxOutcome {
             owned: 0,
             send: [0; MSG2_LEN],
             send_len: 0,
-            release_tx: false,
+            sender: None,
         }
     }
 }
@@ -536,20 +555,18 @@ impl Session {
             client,
             buf: [0; MSG2_LEN],
             buf_len: 0,
-            tx_off: 0,
             rx_off: 0,
         }
-    }
-
-    /// Whether the application may send: the client once it has sent its
-    /// confirmation, the server once it has sent message 2.
-    pub fn tx_ready(&self) -> bool {
-        matches!(self.phase, Phase::ServerAwaitConfirm(_) | Phase::Open(_))
     }
 
     /// Whether the session failed.
     pub fn failed(&self) -> bool {
         matches!(self.phase, Phase::Failed)
+    }
+
+    /// Whether the peer is confirmed: it derived the same keys.
+    pub fn open(&self) -> bool {
+        matches!(self.phase, Phase::Open(_))
     }
 
     /// The MP_JOIN keys, this end's then the peer's, once they exist.
@@ -561,28 +578,12 @@ impl Session {
         }
     }
 
-    /// The keystream keys, send then receive, once they exist.
-    fn stream_keys(&self) -> Option<(&[u8; KEY_LEN], &[u8; KEY_LEN])> {
-        match &self.phase {
-            Phase::ServerAwaitConfirm(k) | Phase::Open(k) if self.client => Some((&k.stream_c2s, &k.stream_s2c)),
-            Phase::ServerAwaitConfirm(k) | Phase::Open(k) => Some((&k.stream_s2c, &k.stream_c2s)),
-            _ => None,
+    /// This end's send side from its keys.
+    fn sender(&self, k: &Keys) -> Sender {
+        Sender {
+            key: if self.client { k.stream_c2s } else { k.stream_s2c },
+            off: 0,
         }
-    }
-
-    /// Encrypt the application's `data`, next in this end's stream.
-    pub fn tx<C: Crypto + ?Sized>(&mut self, c: &C, data: &mut [u8]) -> Result<(), SessionError> {
-        if self.failed() {
-            return Err(SessionError::Failed);
-        }
-        if !self.tx_ready() {
-            return Err(self.fail(SessionError::NotReady));
-        }
-        if let Some((key, _)) = self.stream_keys() {
-            Keystream::new(c, key).apply(self.tx_off, data);
-        }
-        self.tx_off += data.len() as u64;
-        Ok(())
     }
 
     /// Take `data`, the next bytes of the peer's stream: consume what is
@@ -624,7 +625,7 @@ impl Session {
                     let keys = init.finish(c, &self.buf).map_err(SessionError::Handshake)?;
                     out.send[..CONFIRM_LEN].copy_from_slice(&keys.confirm);
                     out.send_len = CONFIRM_LEN;
-                    out.release_tx = true;
+                    out.sender = Some(self.sender(&keys));
                     Phase::Open(keys)
                 }
                 Phase::ServerAwaitMsg1(prologue) => {
@@ -635,7 +636,7 @@ impl Session {
                         respond(c, &prologue, &kp.0, &kp.1, &msg1).map_err(SessionError::Handshake)?;
                     out.send = msg2;
                     out.send_len = MSG2_LEN;
-                    out.release_tx = true;
+                    out.sender = Some(self.sender(&keys));
                     Phase::ServerAwaitConfirm(keys)
                 }
                 Phase::ServerAwaitConfirm(keys) => {
@@ -650,16 +651,12 @@ impl Session {
             };
             self.buf.fill(0);
         }
-        if let Some((_, key)) = self.stream_keys() {
+        if let Phase::Open(k) = &self.phase {
+            let key = if self.client { &k.stream_s2c } else { &k.stream_c2s };
             Keystream::new(c, key).apply(self.rx_off, rest);
         }
         self.rx_off += rest.len() as u64;
         Ok(out)
-    }
-
-    fn fail(&mut self, e: SessionError) -> SessionError {
-        self.phase = Phase::Failed;
-        e
     }
 }
 

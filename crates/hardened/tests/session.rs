@@ -15,17 +15,22 @@ fn keypair(seed: u8) -> Keypair {
     (e, p)
 }
 
+/// What [`deliver`] gives back: application bytes, preamble to send, the
+/// send side.
+type Delivered = (Vec<u8>, Vec<u8>, Option<Sender>);
+
 /// Feed `wire` to `end` in pieces of the given sizes; returns the
-/// application bytes delivered and the preamble `end` must send back.
+/// application bytes delivered, the preamble `end` must send back, and
+/// its send side if it got it.
 fn deliver(
     end: &mut Session,
     wire: &[u8],
     cuts: &[usize],
     kp: Option<Keypair>,
-) -> Result<(Vec<u8>, Vec<u8>, bool), SessionError> {
+) -> Result<Delivered, SessionError> {
     let mut app = Vec::new();
     let mut send = Vec::new();
-    let mut released = false;
+    let mut released = None;
     let mut kp = kp;
     let mut at = 0;
     let mut cuts = cuts.iter().cycle();
@@ -35,7 +40,10 @@ fn deliver(
         let out = end.rx(&C, &mut chunk, || kp.take())?;
         app.extend_from_slice(&chunk[out.owned..]);
         send.extend_from_slice(&out.send[..out.send_len]);
-        released |= out.release_tx;
+        if out.sender.is_some() {
+            assert!(released.is_none(), "a second send side");
+            released = out.sender;
+        }
         at += n;
     }
     Ok((app, send, released))
@@ -54,35 +62,36 @@ proptest! {
     ) {
         let (mut client, msg1) = Session::client(&C, &prologue, &keypair(1));
         let mut server = Session::server(&prologue);
-        prop_assert!(!client.tx_ready() && !server.tx_ready());
 
         // The server takes message 1 and answers with message 2.
-        let (app, msg2, released) = deliver(&mut server, &msg1, &cuts_up, Some(keypair(2))).unwrap();
-        prop_assert!(app.is_empty() && released && server.tx_ready());
+        let (app, msg2, server_tx) = deliver(&mut server, &msg1, &cuts_up, Some(keypair(2))).unwrap();
+        prop_assert!(app.is_empty() && !server.open());
+        let mut server_tx = server_tx.expect("the server's send side");
         prop_assert_eq!(msg2.len(), MSG2_LEN);
 
         // The server may send at once; its stream is message 2 then data.
         let mut s2c = msg2.clone();
         let mut data = down.clone();
-        server.tx(&C, &mut data).unwrap();
+        server_tx.tx(&C, &mut data);
         if down.len() >= 16 { prop_assert_ne!(&data, &down); }
         s2c.extend_from_slice(&data);
 
         // The client takes it all: message 2, then the server's data.
-        let (got_down, confirm, released) = deliver(&mut client, &s2c, &cuts_down, None).unwrap();
+        let (got_down, confirm, client_tx) = deliver(&mut client, &s2c, &cuts_down, None).unwrap();
         prop_assert_eq!(&got_down, &down);
-        prop_assert!(released && client.tx_ready());
+        let mut client_tx = client_tx.expect("the client's send side");
+        prop_assert!(client.open());
         prop_assert_eq!(confirm.len(), CONFIRM_LEN);
 
         // The client's stream: message 1, confirmation, then data.
         let mut data = up.clone();
-        client.tx(&C, &mut data).unwrap();
+        client_tx.tx(&C, &mut data);
         if up.len() >= 16 { prop_assert_ne!(&data, &up); }
         let mut rest = confirm;
         rest.extend_from_slice(&data);
-        let (got_up, more, _) = deliver(&mut server, &rest, &cuts_up, None).unwrap();
+        let (got_up, more, again) = deliver(&mut server, &rest, &cuts_up, None).unwrap();
         prop_assert_eq!(&got_up, &up);
-        prop_assert!(more.is_empty());
+        prop_assert!(more.is_empty() && again.is_none() && server.open());
 
         let (cj, sj) = (client.join_keys().unwrap(), server.join_keys().unwrap());
         prop_assert_eq!(cj, (sj.1, sj.0));
@@ -90,12 +99,10 @@ proptest! {
 }
 
 #[test]
-fn nothing_sent_before_the_keys() {
+fn no_send_side_before_the_keys() {
     let (mut client, _) = Session::client(&C, &[0; PROLOGUE_LEN], &keypair(1));
-    assert_eq!(client.tx(&C, &mut [1, 2, 3]), Err(SessionError::NotReady));
-    assert!(client.failed());
-    let mut server = Session::server(&[0; PROLOGUE_LEN]);
-    assert_eq!(server.tx(&C, &mut [1]), Err(SessionError::NotReady));
+    let out = client.rx(&C, &mut [0u8; 10], || None).expect("part of message 2");
+    assert!(out.sender.is_none() && out.owned == 10 && out.send_len == 0);
 }
 
 #[test]
