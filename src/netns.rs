@@ -37,7 +37,7 @@ const MODE: usize = 1;
 const POLICY: usize = 2;
 
 /// The values of `mode`, in the order of [`Mode::from_index`].
-static MODES: Names = Names(&[c_str!("paper")]);
+static MODES: Names = Names(&[c_str!("paper"), c_str!("hardened")]);
 /// The values of `policy`: index 1 is `required`.
 static POLICIES: Names = Names(&[c_str!("opportunistic"), c_str!("required")]);
 
