@@ -8,7 +8,7 @@
 use kernel::prelude::*;
 
 use crate::{
-    hardened::{Crypto, Keystream, BASE_POINT},
+    hardened::{wipe, Crypto, Keystream, BASE_POINT},
     keypool,
     scrambler::{State, SEED_LEN},
     sys::{self, crypto::LibCrypto, sysctl},
@@ -61,7 +61,9 @@ fn run() -> Result {
     const KEYPAIRS: i64 = 16;
     let start = sys::now_ns();
     for _ in 0..KEYPAIRS {
-        let _ = keypool::make();
+        if let Some(mut kp) = keypool::make() {
+            wipe(&mut kp);
+        }
         sys::cond_resched();
     }
     let keypair_us = (sys::now_ns() - start) / KEYPAIRS / 1000;
@@ -71,7 +73,7 @@ fn run() -> Result {
     let valid = match keypool::take() {
         Some((mut e, p)) => {
             let ok = LibCrypto.x25519(&e, &BASE_POINT) == Some(p);
-            e.fill(0);
+            wipe(&mut e);
             if ok {
                 "valid"
             } else {

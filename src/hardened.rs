@@ -13,8 +13,9 @@
 //! keystream indexed by stream offset.  The userspace tests run it against
 //! `snow`, an independent implementation of Noise.
 //!
-//! No allocation, no `unsafe`, no floating point or SIMD, and no input can
-//! make it panic.
+//! No allocation, no floating point or SIMD, no `unsafe` but the volatile
+//! stores of [`wipe`], and no input can make it panic as long as each
+//! direction's stream stays below 2^64 bytes (the offsets are `u64`).
 //!
 //! # The bytes on the wire
 //!
@@ -97,6 +98,10 @@ pub trait Crypto {
     /// (Noise section 12.3) and associated data `ad`.
     fn aead_tag(&self, key: &[u8; KEY_LEN], n: u64, ad: &[u8]) -> [u8; TAG_LEN];
 
+    /// Whether `a` and `b` are equal, in time independent of their
+    /// contents (the kernel's `crypto_memneq()`).
+    fn ct_eq(&self, a: &[u8], b: &[u8]) -> bool;
+
     /// XOR `data` with the ChaCha20 keystream (RFC 8439 section 2.4) of
     /// `key` and `nonce`, starting at the start of block `counter`.
     /// `data` never runs past block 2^31 - 1.
@@ -123,15 +128,22 @@ pub enum Error {
     BadConfirm,
 }
 
-/// Constant-time equality of two byte arrays.
-fn ct_eq<const N: usize>(a: &[u8; N], b: &[u8; N]) -> bool {
-    let mut d = 0u8;
-    for (x, y) in a.iter().zip(b.iter()) {
-        d |= x ^ y;
+/// Zeroes `buf` so that the compiler cannot drop the stores, as the
+/// kernel's `memzero_explicit()` does: a plain `fill(0)` of memory that is
+/// never read again is removed by the optimizer.
+pub fn wipe(buf: &mut [u8]) {
+    for b in buf.iter_mut() {
+        // SAFETY: `b` is a valid, exclusive reference to a byte.
+        unsafe { core::ptr::write_volatile(b, 0) };
     }
-    // Read `d` through a black box so the loop is not turned into an
-    // early exit.
-    core::hint::black_box(d) == 0
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+}
+
+/// [`wipe`] for a `u64`.
+fn wipe_u64(v: &mut u64) {
+    // SAFETY: `v` is a valid, exclusive reference.
+    unsafe { core::ptr::write_volatile(v, 0) };
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
 }
 
 /// HMAC-SHA256 (RFC 2104) with a 32-byte key of `a || b`.
@@ -144,8 +156,8 @@ pub fn hmac_sha256<C: Crypto + ?Sized>(c: &C, key: &[u8; KEY_LEN], a: &[u8], b: 
     }
     let inner = c.sha256(&[&ipad, a, b]);
     let out = c.sha256(&[&opad, &inner]);
-    ipad.fill(0);
-    opad.fill(0);
+    wipe(&mut ipad);
+    wipe(&mut opad);
     out
 }
 
@@ -154,7 +166,7 @@ fn hkdf2<C: Crypto + ?Sized>(c: &C, ck: &[u8; KEY_LEN], ikm: &[u8]) -> ([u8; KEY
     let mut temp = hmac_sha256(c, ck, ikm, &[]);
     let o1 = hmac_sha256(c, &temp, &[1], &[]);
     let o2 = hmac_sha256(c, &temp, &o1, &[2]);
-    temp.fill(0);
+    wipe(&mut temp);
     (o1, o2)
 }
 
@@ -207,17 +219,17 @@ impl Symmetric {
     fn split<C: Crypto + ?Sized>(&self, c: &C) -> Keys {
         let (mut k1, mut k2) = hkdf2(c, &self.ck, &[]);
         let keys = Keys::derive(c, &k1, &k2, &self.h);
-        k1.fill(0);
-        k2.fill(0);
+        wipe(&mut k1);
+        wipe(&mut k2);
         keys
     }
 }
 
 impl Drop for Symmetric {
     fn drop(&mut self) {
-        self.ck.fill(0);
+        wipe(&mut self.ck);
         if let Some(k) = self.k.as_mut() {
-            k.fill(0);
+            wipe(k);
         }
     }
 }
@@ -225,7 +237,6 @@ impl Drop for Symmetric {
 /// What a completed handshake gives each end.
 ///
 /// `c2s` names the client-to-server direction, `s2c` the other.
-#[derive(Clone, PartialEq, Eq)]
 pub struct Keys {
     /// The final handshake hash (Noise section 11.2): public, the same at
     /// both ends; for channel binding and tests.
@@ -252,7 +263,7 @@ impl Keys {
         let join = |k: &[u8; KEY_LEN]| {
             let mut mac = hmac_sha256(c, k, JOIN_LABEL, h);
             let v = u64::from_be_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], mac[6], mac[7]]);
-            mac.fill(0);
+            wipe(&mut mac);
             v
         };
         Self {
@@ -266,18 +277,18 @@ impl Keys {
     }
 
     /// Whether `tag` is the client's confirmation (constant time).
-    pub fn confirm_matches(&self, tag: &[u8; CONFIRM_LEN]) -> bool {
-        ct_eq(&self.confirm, tag)
+    pub fn confirm_matches<C: Crypto + ?Sized>(&self, c: &C, tag: &[u8; CONFIRM_LEN]) -> bool {
+        c.ct_eq(&self.confirm, tag)
     }
 }
 
 impl Drop for Keys {
     fn drop(&mut self) {
-        self.confirm.fill(0);
-        self.stream_c2s.fill(0);
-        self.stream_s2c.fill(0);
-        self.join_client = 0;
-        self.join_server = 0;
+        wipe(&mut self.confirm);
+        wipe(&mut self.stream_c2s);
+        wipe(&mut self.stream_s2c);
+        wipe_u64(&mut self.join_client);
+        wipe_u64(&mut self.join_server);
     }
 }
 
@@ -331,9 +342,9 @@ impl Initiator {
         self.sym.mix_hash(c, &re);
         let mut dh = c.x25519(&self.e, &re).ok_or(Error::LowOrderPoint)?;
         self.sym.mix_key(c, &dh);
-        dh.fill(0);
+        wipe(&mut dh);
         let expect = self.sym.encrypt_empty(c).ok_or(Error::BadMessage2)?;
-        if !ct_eq(&expect, &tag) {
+        if !c.ct_eq(&expect, &tag) {
             return Err(Error::BadMessage2);
         }
         Ok(self.sym.split(c))
@@ -342,7 +353,7 @@ impl Initiator {
 
 impl Drop for Initiator {
     fn drop(&mut self) {
-        self.e.fill(0);
+        wipe(&mut self.e);
     }
 }
 
@@ -371,7 +382,7 @@ pub fn respond<C: Crypto + ?Sized>(
     sym.mix_hash(c, e_pub);
     let mut dh = c.x25519(e, msg1).ok_or(Error::LowOrderPoint)?;
     sym.mix_key(c, &dh);
-    dh.fill(0);
+    wipe(&mut dh);
     let tag = sym.encrypt_empty(c).ok_or(Error::BadMessage2)?;
     let mut msg2 = [0u8; MSG2_LEN];
     let (a, b) = msg2.split_at_mut(KEY_LEN);
@@ -419,7 +430,7 @@ impl<'a, C: Crypto + ?Sized> Keystream<'a, C> {
                 for (d, k) in head.iter_mut().zip(ks.iter().skip(skip)) {
                     *d ^= k;
                 }
-                ks.fill(0);
+                wipe(&mut ks);
                 data = rest;
                 offset += n as u64;
                 continue;
@@ -474,7 +485,7 @@ impl Sender {
 
 impl Drop for Sender {
     fn drop(&mut self) {
-        self.key.fill(0);
+        wipe(&mut self.key);
     }
 }
 
@@ -629,11 +640,12 @@ impl Session {
                     Phase::Open(keys)
                 }
                 Phase::ServerAwaitMsg1(prologue) => {
-                    let kp = keypair.take().and_then(|f| f()).ok_or(SessionError::NoKeypair)?;
+                    let mut kp = keypair.take().and_then(|f| f()).ok_or(SessionError::NoKeypair)?;
                     let mut msg1 = [0u8; MSG1_LEN];
                     msg1.copy_from_slice(&self.buf[..MSG1_LEN]);
-                    let (msg2, keys) =
-                        respond(c, &prologue, &kp.0, &kp.1, &msg1).map_err(SessionError::Handshake)?;
+                    let r = respond(c, &prologue, &kp.0, &kp.1, &msg1);
+                    wipe(&mut kp.0);
+                    let (msg2, keys) = r.map_err(SessionError::Handshake)?;
                     out.send = msg2;
                     out.send_len = MSG2_LEN;
                     out.sender = Some(self.sender(&keys));
@@ -642,14 +654,14 @@ impl Session {
                 Phase::ServerAwaitConfirm(keys) => {
                     let mut tag = [0u8; CONFIRM_LEN];
                     tag.copy_from_slice(&self.buf[..CONFIRM_LEN]);
-                    if !keys.confirm_matches(&tag) {
+                    if !keys.confirm_matches(c, &tag) {
                         return Err(SessionError::Handshake(Error::BadConfirm));
                     }
                     Phase::Open(keys)
                 }
                 Phase::Open(_) | Phase::Failed => return Err(SessionError::Failed),
             };
-            self.buf.fill(0);
+            wipe(&mut self.buf);
         }
         if let Phase::Open(k) = &self.phase {
             let key = if self.client { &k.stream_s2c } else { &k.stream_c2s };
@@ -662,7 +674,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.buf.fill(0);
+        wipe(&mut self.buf);
     }
 }
 
@@ -748,7 +760,7 @@ pub fn self_test<C: Crypto + ?Sized>(c: &C, kat: &Kat) -> Result<(), KatFailure>
     if keys.handshake_hash != kat.handshake_hash || server_keys.handshake_hash != kat.handshake_hash {
         return Err(KatFailure::HandshakeHash);
     }
-    if keys.confirm != kat.confirm || !server_keys.confirm_matches(&keys.confirm) {
+    if keys.confirm != kat.confirm || !server_keys.confirm_matches(c, &keys.confirm) {
         return Err(KatFailure::Confirm);
     }
     if keys.stream_c2s != kat.stream_c2s || server_keys.stream_c2s != kat.stream_c2s {

@@ -13,7 +13,7 @@
 use kernel::{bindings, c_str};
 
 use crate::{
-    hardened::{Crypto, Keypair, BASE_POINT, KEY_LEN},
+    hardened::{wipe, Crypto, Keypair, BASE_POINT, KEY_LEN},
     sys::{self, crypto::LibCrypto, slots::Slots, timer::Timer},
 };
 
@@ -36,7 +36,7 @@ pub(crate) fn take() -> Option<Keypair> {
     let mut kp = ([0u8; KEY_LEN], [0u8; KEY_LEN]);
     kp.0.copy_from_slice(e);
     kp.1.copy_from_slice(p);
-    v.fill(0);
+    wipe(&mut v);
     Some(kp)
 }
 
@@ -57,9 +57,17 @@ pub(crate) fn make() -> Option<[u8; 2 * KEY_LEN]> {
     secret[31] = (secret[31] & 127) | 64;
     e.copy_from_slice(&secret);
     let public = LibCrypto.x25519(&secret, &BASE_POINT);
-    secret.fill(0);
-    p.copy_from_slice(&public?);
-    Some(v)
+    wipe(&mut secret);
+    match public {
+        Some(public) => {
+            p.copy_from_slice(&public);
+            Some(v)
+        }
+        None => {
+            wipe(&mut v);
+            None
+        }
+    }
 }
 
 /// The timer's callback: make a few keypairs, then come back soon if the

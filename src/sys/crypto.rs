@@ -5,15 +5,25 @@
 //!
 //! Every call here is plain computation on the caller's buffers: no
 //! allocation, no sleeping, no random bytes, so it may run in any context,
-//! including a kprobe handler entered from an int3 trap.  The test kernels
-//! have no architecture-specific implementations of these libraries, so
-//! no SIMD either; where a kernel has them (`CRYPTO_ARCH_HAVE_LIB_CHACHA`,
-//! `..._CURVE25519`), the library itself falls back to the generic code
-//! whenever `crypto_simd_usable()` says the FPU may not be used.
+//! including a kprobe handler entered from an int3 trap, on the test
+//! kernels, which build only the generic C code.  On a kernel with the x86
+//! SIMD ChaCha20, `chacha_crypt()` would ask `crypto_simd_usable()`, which
+//! WARNs in NMI context (an int3-trapped handler): such a kernel needs
+//! `chacha_crypt_generic()` there (docs/design.md, "Primitives, and the
+//! contexts they run in").  The libraries must be built in
+//! (`CRYPTO_LIB_CHACHA`, `_CURVE25519`, `_CHACHA20POLY1305` `=y`).
 
 use kernel::bindings;
 
-use crate::hardened::{Crypto, KEY_LEN, TAG_LEN};
+use crate::hardened::{wipe, Crypto, KEY_LEN, TAG_LEN};
+
+/// The bytes of a `u32` array, to wipe it.
+fn bytemuck_words(w: &mut [u32]) -> &mut [u8] {
+    // SAFETY: a `u32` array is readable and writable as 4 times as many
+    // bytes, any byte pattern is a valid `u32`, and the borrow is handed
+    // on.
+    unsafe { core::slice::from_raw_parts_mut(w.as_mut_ptr().cast::<u8>(), core::mem::size_of_val(w)) }
+}
 
 /// ChaCha20 state: 16 32-bit words (`CHACHA_STATE_WORDS`).
 const STATE_WORDS: usize = 16;
@@ -73,6 +83,12 @@ impl Crypto for LibCrypto {
         tag
     }
 
+    fn ct_eq(&self, a: &[u8], b: &[u8]) -> bool {
+        // SAFETY: `__crypto_memneq()` reads `a.len()` bytes of each, both
+        // valid for that many.
+        a.len() == b.len() && unsafe { bindings::__crypto_memneq(a.as_ptr().cast(), b.as_ptr().cast(), a.len()) } == 0
+    }
+
     fn chacha20_xor(&self, key: &[u8; KEY_LEN], nonce: &[u8; 12], counter: u32, data: &mut [u8]) {
         let mut k = [0u32; KEY_LEN / 4];
         for (w, b) in k.iter_mut().zip(key.chunks_exact(4)) {
@@ -97,7 +113,7 @@ impl Crypto for LibCrypto {
             // `state`, so the chunks continue one keystream.
             unsafe { bindings::chacha_crypt(state.as_mut_ptr(), p, p, len, 20) };
         }
-        state.fill(0);
-        k.fill(0);
+        wipe(bytemuck_words(&mut state));
+        wipe(bytemuck_words(&mut k));
     }
 }

@@ -10,11 +10,13 @@ use kernel::{bindings, types::Opaque};
 /// # Invariants
 ///
 /// Once [`Timer::init`] has run, `timer` is an initialised `timer_list`
-/// until [`Timer::shutdown`] has returned; [`Timer::arm`] is a no-op
-/// before `init` and after `shutdown`.
+/// for good; [`Timer::arm`] does nothing before `init`, and after
+/// [`Timer::shutdown`] the kernel ignores it (`timer_shutdown_sync()`
+/// clears the callback, and `mod_timer()` skips a timer without one).
 pub(crate) struct Timer {
     timer: Opaque<bindings::timer_list>,
     key: Opaque<bindings::lock_class_key>,
+    initing: core::sync::atomic::AtomicBool,
     ready: core::sync::atomic::AtomicBool,
 }
 
@@ -31,15 +33,22 @@ impl Timer {
         Self {
             timer: Opaque::uninit(),
             key: Opaque::uninit(),
+            initing: core::sync::atomic::AtomicBool::new(false),
             ready: core::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Sets the timer up to call `f`; `name` labels it for lockdep.
+    /// Sets the timer up to call `f`; `name` labels it for lockdep.  Only
+    /// the first call does anything: a second could re-initialise an armed
+    /// timer.
     pub(crate) fn init(&'static self, f: Callback, name: &'static kernel::str::CStr) {
-        // SAFETY: both pointers are to static storage this type owns; the
-        // timer is not armed yet (`ready` is false), so nothing else uses
-        // it; `name` is a static C string.
+        if self.initing.swap(true, core::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        // SAFETY: both pointers are to static storage this type owns; this
+        // is the only call that gets here (`initing`), before any `arm()`
+        // can (`ready` is still false), so nothing else uses the timer;
+        // `name` is a static C string.
         unsafe {
             bindings::init_timer_key(self.timer.get(), Some(f), 0, name.as_char_ptr(), self.key.get())
         };

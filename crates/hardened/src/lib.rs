@@ -16,6 +16,7 @@ pub use hardened::*;
 use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use chacha20poly1305::{aead::AeadInPlace, ChaCha20Poly1305, KeyInit};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// [`Crypto`] from RustCrypto's `x25519-dalek`, `chacha20`,
 /// `chacha20poly1305` and `sha2`.
@@ -25,7 +26,7 @@ pub struct RustCrypto;
 impl Crypto for RustCrypto {
     fn x25519(&self, scalar: &[u8; KEY_LEN], point: &[u8; KEY_LEN]) -> Option<[u8; KEY_LEN]> {
         let out = x25519_dalek::x25519(*scalar, *point);
-        (out != [0u8; KEY_LEN]).then_some(out)
+        (!bool::from(out.ct_eq(&[0u8; KEY_LEN]))).then_some(out)
     }
 
     fn sha256(&self, parts: &[&[u8]]) -> [u8; KEY_LEN] {
@@ -43,6 +44,10 @@ impl Crypto for RustCrypto {
             .encrypt_in_place_detached((&nonce).into(), ad, &mut [])
             .expect("an empty plaintext is within ChaCha20-Poly1305's limits");
         tag.into()
+    }
+
+    fn ct_eq(&self, a: &[u8], b: &[u8]) -> bool {
+        a.len() == b.len() && bool::from(a.ct_eq(b))
     }
 
     fn chacha20_xor(&self, key: &[u8; KEY_LEN], nonce: &[u8; 12], counter: u32, data: &mut [u8]) {

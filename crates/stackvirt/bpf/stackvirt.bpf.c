@@ -184,17 +184,18 @@ found:
 }
 
 /* Fill KEY for CTX under policy CONFIG->policy; SPORT only for the UDP
- * flow key.
+ * flow key.  FAMILY is the hook's, a constant: a connect4 or sendmsg4
+ * program may not even read user_ip6.
  */
 static __always_inline void group_key(struct sv_group_key *key, struct bpf_sock_addr *ctx,
-				       const struct sv_config *config, __u16 sport)
+				      const struct sv_config *config, __u32 family, __u16 sport)
 {
 	__u32 policy = config->policy;
 
 	key->policy = policy;
 	if (policy == SV_POLICY_FLOW || policy == SV_POLICY_DESTINATION) {
-		key->family = ctx->user_family;
-		if (ctx->user_family == AF_INET) {
+		key->family = family;
+		if (family == AF_INET) {
 			key->daddr[0] = ctx->user_ip4;
 		} else {
 			key->daddr[0] = ctx->user_ip6[0];
@@ -272,7 +273,7 @@ int stackvirt_connect4(struct bpf_sock_addr *ctx)
 	config = ours(ctx, sk->src_ip4 || sk->src_port);
 	if (!config)
 		return 1;
-	group_key(&key, ctx, config, 0);
+	group_key(&key, ctx, config, AF_INET, 0);
 	p = take(&key);
 	if (!p)
 		return pool_empty(config);
@@ -306,7 +307,7 @@ int stackvirt_connect6(struct bpf_sock_addr *ctx)
 	config = ours(ctx, ipv6_bound(sk));
 	if (!config)
 		return 1;
-	group_key(&key, ctx, config, 0);
+	group_key(&key, ctx, config, AF_INET6, 0);
 	p = take(&key);
 	if (!p)
 		return pool_empty(config);
@@ -347,7 +348,7 @@ int stackvirt_sendmsg4(struct bpf_sock_addr *ctx)
 	config = ours(ctx, sk->src_ip4 || ctx->msg_src_ip4);
 	if (!config)
 		return 1;
-	group_key(&key, ctx, config, (__u16)sk->src_port);
+	group_key(&key, ctx, config, AF_INET, (__u16)sk->src_port);
 	p = take(&key);
 	if (!p)
 		return pool_empty(config);
@@ -376,7 +377,7 @@ int stackvirt_sendmsg6(struct bpf_sock_addr *ctx)
 			   ctx->msg_src_ip6[2] | ctx->msg_src_ip6[3]);
 	if (!config)
 		return 1;
-	group_key(&key, ctx, config, (__u16)sk->src_port);
+	group_key(&key, ctx, config, AF_INET6, (__u16)sk->src_port);
 	p = take(&key);
 	if (!p)
 		return pool_empty(config);

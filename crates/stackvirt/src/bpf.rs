@@ -6,7 +6,7 @@
 use std::{
     fs,
     net::{Ipv4Addr, Ipv6Addr},
-    os::fd::AsRawFd,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
     path::{Path, PathBuf},
 };
 
@@ -45,9 +45,15 @@ pub struct Loaded {
 /// # Errors
 /// The socket or getsockopt call's errno.
 pub fn netns_cookie() -> Result<u64> {
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0")
-        .or_else(|_| std::net::UdpSocket::bind("[::1]:0"))
-        .context("a socket to read the namespace cookie from")?;
+    // SAFETY: socket() takes no pointers; a non-negative result is a new
+    // descriptor that nothing else owns.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("a socket to read the namespace cookie from");
+    }
+    // SAFETY: `fd` was just returned by socket() and is owned only here.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut cookie = 0u64;
     let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
     // SAFETY: `cookie` and `len` are valid for writes of the sizes given,
@@ -102,8 +108,10 @@ impl Loaded {
                 .ok_or_else(|| anyhow!("no program {name}"))?
                 .try_into()?;
             prog.load().with_context(|| format!("loading {name}"))?;
+            // A BPF link: other programs on the cgroup keep running, and
+            // the kernel refuses the multi-attach flags for links (EINVAL).
             let id = prog
-                .attach(&cgroup_dir, CgroupAttachMode::AllowMultiple)
+                .attach(&cgroup_dir, CgroupAttachMode::Single)
                 .with_context(|| format!("attaching {name} to {}", cgroup.display()))?;
             let link: FdLink = prog.take_link(id)?.try_into()?;
             link.pin(pin_dir.join(name))

@@ -18,7 +18,7 @@ use rtnetlink::{
         address::{AddressAttribute, AddressHeaderFlags, AddressScope},
         link::{LinkAttribute, MacVlanMode},
         route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope},
-        rule::RuleAttribute,
+        rule::{RuleAction, RuleAttribute},
         AddressFamily,
     },
     Handle, IpVersion, LinkMacVlan, LinkUnspec, RouteMessageBuilder,
@@ -233,6 +233,7 @@ impl Net {
                 .v4()
                 .source_prefix(ip, 32)
                 .table_id(table)
+                .action(RuleAction::ToTable)
                 .priority(RULE_PRIORITY)
                 .execute()
                 .await
@@ -266,6 +267,7 @@ impl Net {
                 .v6()
                 .source_prefix(ip, 128)
                 .table_id(table)
+                .action(RuleAction::ToTable)
                 .priority(RULE_PRIORITY)
                 .execute()
                 .await
