@@ -2,7 +2,8 @@
 #
 # mptcp-scramble: the one build entry point.
 #
-#   make demo        build everything missing, run the demonstration in a VM
+#   make demo        build everything missing, run the demonstrations in a VM
+#                    (MPTCP scrambling, then stack virtualization)
 #   make test        build everything missing, run all tests
 #   make bench       throughput benchmarks, plain vs scrambled, in a VM
 #   make security    what a one-path eavesdropper recovers, in a VM
@@ -43,7 +44,7 @@ tools: setup
 	@$(CARGO) build --release --workspace --bins
 
 demo: module tools
-	@scripts/vm -- scripts/demo
+	@scripts/vm -- bash -c "scripts/demo && scripts/demo-stackvirt"
 
 test: tools
 	@scripts/run-tests

@@ -162,7 +162,9 @@ test_wire_shows_pattern_only_when_off() {
 		cov=$(mptcp-eavesdrop analyze "$SCR_TMP/$run.pcap" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["coverage_fraction"])') ||
 			scr_fail "$run: cannot analyse the capture" || return
 		scr_diag "$run: path 2 carried $(python3 -c "print(round(100 * $cov, 1))")% of the stream"
-		python3 -c "import sys; sys.exit(not $cov > 0.02)" || scr_fail "$run: path 2 carried no data" || return
+		# Enough to find a 40-byte pattern run: 0.5% of 4 MiB is 21 KB (on
+		# the debug kernel the join can come up late: 1.7% was seen).
+		python3 -c "import sys; sys.exit(not $cov > 0.005)" || scr_fail "$run: path 2 carried no data" || return
 	done
 	pattern_on_wire "$SCR_TMP/wire-off.pcap" || scr_fail "plain run: the pattern is not on the wire (the check is blind)" || return
 	if pattern_on_wire "$SCR_TMP/wire-on.pcap"; then

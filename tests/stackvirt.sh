@@ -30,7 +30,11 @@
 # - cost: the programs run once per connect and unconnected send, never
 #   per packet; connect time and bulk throughput with and without;
 # - the egress guard counts nothing;
-# - per application: two applications never share a pseudonym;
+# - per application: two applications never share a pseudonym, and
+#   stackvirtctl names them;
+# - sockets bound by the application, and sockets of other namespaces in
+#   the cgroup, keep their addresses;
+# - a pseudonym is retired once its last socket has closed;
 # - failure: stackvirtd killed, existing flows keep working; new connects
 #   draw from the remaining pool, then keep the default address
 #   (--fail open) or fail with EPERM (--fail closed).
@@ -46,7 +50,7 @@ scr_require_root
 scr_require_cmd ip tcpdump nft radvd traceroute python3 stackvirtd stackvirtctl
 
 scr_ktap_header
-scr_ktap_plan 13
+scr_ktap_plan 15
 
 H=$(scr_netns_add host)
 LAN=$(scr_netns_add lan)
@@ -180,6 +184,8 @@ start_daemon() {
 	for a; do
 		[[ $a =~ ^[0-9]+$ ]] && pool=$a
 	done
+	# A killed daemon's state must not pass for the new one's.
+	rm -f "$STATE"
 	ip netns exec "$H" timeout 1800 stackvirtd --uplink up0 --ipv4-range "$RANGE" --ipv6 \
 		--cgroup "$CG" --pin-dir "$PINS" --state "$STATE" --jitter-ms 100 "$@" \
 		2>> "$SCR_TMP/stackvirtd.log" &
@@ -416,7 +422,47 @@ applications_never_share() {
 	[[ $a != "$b" ]] || scr_fail "app1 and app2 share $a" || return
 	if ! pseudonyms | grep -qw -- "$a" || ! pseudonyms | grep -qw -- "$b"; then
 		scr_fail "$a or $b is no pseudonym's"
+		return
 	fi
+	ctl status > "$SCR_TMP/status"
+	if ! grep -q "cgroup $CG/app1\$" "$SCR_TMP/status" || ! grep -q "cgroup $CG/app2\$" "$SCR_TMP/status"; then
+		scr_fail "stackvirtctl status does not name both applications: $(cat "$SCR_TMP/status")"
+	fi
+}
+
+# A socket the application bound, and a socket of another namespace in the
+# cgroup, keep their addresses.
+bound_and_foreign_sockets_left_alone() {
+	local bound foreign out
+	bound=$(counter explicit_bind) foreign=$(counter other_netns)
+	out=$(in_cgroup "$CG" python3 "$PEER" bound 10.10.0.2 10.20.0.2 "${PORTS[0]}")
+	[[ $out == 10.10.0.2 ]] || scr_fail "a socket bound to 10.10.0.2 left from $out" || return
+	out=$(bash -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' _ "$CG" \
+		ip netns exec "$F" timeout 60 python3 "$PEER" send 10.20.0.2 "${PORTS[0]}" 1000)
+	[[ $out == 10.10.0.3 ]] || scr_fail "the reference namespace's socket left from $out" || return
+	(($(counter explicit_bind) == bound + 1)) || scr_fail "explicit_bind did not count 1" || return
+	(($(counter other_netns) == foreign + 1)) || scr_fail "other_netns did not count 1"
+}
+
+# retired DEVICE: the daemon's state no longer has DEVICE.
+retired() {
+	! grep -q "\"$1\"" "$STATE"
+}
+
+# A taken pseudonym whose last socket closed is retired: its device, its
+# rules and its entry in the maps go.
+idle_pseudonym_is_retired() {
+	local dev
+	stop_daemon
+	start_daemon --policy flow --pool 2 --retire-after 2 || return 1
+	in_cgroup "$CG" python3 "$PEER" udp 10.20.0.2 5353 1 || scr_fail "the UDP send failed" || return
+	dev=$(ctl status | awk '$1 ~ /^svp/ && $5 > 0 { print $1 }')
+	[[ -n $dev ]] || scr_fail "no pseudonym was taken" || return
+	scr_wait_for -t 30 retired "$dev" ||
+		scr_fail "$dev was not retired: $(ctl status)" || return
+	! ip -n "$H" link show "$dev" 2>/dev/null || scr_fail "$dev is still there" || return
+	! ip -n "$H" rule | grep -q "lookup 1000${dev#svp}\b" || scr_fail "the rules of $dev are still there" || return
+	scr_diag "$dev retired 2 s after its socket closed"
 }
 
 # After SIGKILL the pins keep the programs, maps and pseudonyms working.
@@ -472,6 +518,8 @@ scr_run link_chatter_is_arp_nd_mld_only link_chatter_is_arp_nd_mld_only
 scr_run runs_per_connect_not_per_packet runs_per_connect_not_per_packet
 scr_run egress_guard_counts_nothing egress_guard_counts_nothing
 scr_run applications_never_share applications_never_share
+scr_run bound_and_foreign_sockets_left_alone bound_and_foreign_sockets_left_alone
+scr_run idle_pseudonym_is_retired idle_pseudonym_is_retired
 scr_run killed_daemon_keeps_flows_fail_open killed_daemon_keeps_flows_fail_open
 scr_run killed_daemon_fail_closed_denies killed_daemon_fail_closed_denies
 stop_daemon

@@ -6,6 +6,8 @@
                                    the count at its end of stream
   peer.py send ADDR PORT BYTES     connect, send BYTES, print the local
                                    address, check the count that comes back
+  peer.py bound SRC ADDR PORT     bind to SRC (port 0), connect, print the
+                                   local address
   peer.py hold ADDR PORT GO        as send, 1000 bytes, then wait for file
                                    GO to exist and send 1000 more
   peer.py probe ADDR PORT SECS     connect with a timeout: print connected,
@@ -92,6 +94,13 @@ def main():
             while sent < total:
                 sent += s.send(chunk[: total - sent])
             finish(s, sent)
+        elif cmd == "bound":
+            s = socket.socket(family(args[0]), socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.bind((args[0], 0))
+            s.connect((args[1], int(args[2])))
+            print(s.getsockname()[0], flush=True)
+            finish(s, 0)
         elif cmd == "hold":
             s = connect(args[0], args[1])
             print(s.getsockname()[0], flush=True)

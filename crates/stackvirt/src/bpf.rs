@@ -18,7 +18,7 @@ use aya::{
 };
 
 use crate::{
-    maps::{self, Config, Pseudonym, GROUP_KEY_SIZE},
+    maps::{self, Config, GroupKey, Pseudonym},
     policy::{FailMode, Policy},
 };
 
@@ -134,6 +134,18 @@ impl Loaded {
         Ok(())
     }
 
+    /// Withdraws pseudonym `id`: a group that had it gets a new one at its
+    /// next connect (the programs drop the stale choice).
+    ///
+    /// # Errors
+    /// A failing map update (an id never announced is not one).
+    pub fn retire(&mut self, id: u32) -> Result<()> {
+        let mut table =
+            HashMap::<_, u32, Pseudonym>::try_from(map_mut(&mut self.ebpf, maps::PSEUDONYMS)?)?;
+        table.remove(&id).context("withdrawing a pseudonym")?;
+        Ok(())
+    }
+
     /// Every announced pseudonym with its use count.
     ///
     /// # Errors
@@ -229,17 +241,18 @@ impl Pinned {
         read_uses(&self.map(maps::PSEUDONYMS)?)
     }
 
-    /// How many groups each pseudonym serves (GROUPS' values counted).
+    /// The groups each pseudonym serves (GROUPS inverted).
     ///
     /// # Errors
     /// A failing map read.
-    pub fn groups(&self) -> Result<std::collections::HashMap<u32, u32>> {
+    pub fn groups(&self) -> Result<std::collections::HashMap<u32, Vec<GroupKey>>> {
         let m = self.map(maps::GROUPS)?;
-        let mut out = std::collections::HashMap::new();
-        let groups = HashMap::<_, [u8; GROUP_KEY_SIZE], u32>::try_from(&m)?;
+        let mut out: std::collections::HashMap<u32, Vec<GroupKey>> =
+            std::collections::HashMap::new();
+        let groups = HashMap::<_, GroupKey, u32>::try_from(&m)?;
         for entry in groups.iter() {
-            let (_, id) = entry?;
-            *out.entry(id).or_default() += 1;
+            let (key, id) = entry?;
+            out.entry(id).or_default().push(key);
         }
         Ok(out)
     }

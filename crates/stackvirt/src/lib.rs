@@ -15,6 +15,7 @@
 //! - [`bpf`]: loading, attaching and pinning the programs with `aya`;
 //! - [`net`]: the pseudonyms' links, addresses, routes and rules (rtnetlink);
 //! - [`nft`]: the inbound filter and the egress guard (nftables);
+//! - [`sockets`]: which addresses sockets use (idle pseudonyms);
 //! - [`state`]: what the daemon publishes for `stackvirtctl`.
 
 pub mod bpf;
@@ -23,4 +24,5 @@ pub mod net;
 pub mod nft;
 pub mod policy;
 pub mod pool;
+pub mod sockets;
 pub mod state;

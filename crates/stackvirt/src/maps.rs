@@ -2,7 +2,7 @@
 //! `bpf/stackvirt.bpf.c` (`struct sv_config`, `struct sv_pseudonym`,
 //! `enum sv_counter`).  Every field is in the byte order the C side says.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Array map, one [`Config`].
 pub const CONFIG: &str = "CONFIG";
@@ -33,11 +33,63 @@ pub const COUNTER_NAMES: [&str; 11] = [
     "bind_failed",
 ];
 
-/// `sizeof(struct sv_group_key)`: its fields are private to the programs;
-/// userspace only counts the groups.
-pub const GROUP_KEY_SIZE: usize = 40;
+/// `struct sv_group_key`: which group a socket belongs to, by the fields
+/// its policy uses (the others are zero).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct GroupKey {
+    /// [`crate::policy::Policy`] as its discriminant.
+    pub policy: u32,
+    /// `AF_INET` or `AF_INET6` (flow and destination policies).
+    pub family: u32,
+    /// `IPPROTO_TCP`, `IPPROTO_UDP`, ... (flow policy).
+    pub protocol: u32,
+    /// Host order; UDP flows only.
+    pub sport: u16,
+    /// Host order (flow policy).
+    pub dport: u16,
+    /// Network byte order; IPv4 in the first four bytes.
+    pub daddr: [u8; 16],
+    /// The cgroup id (application policy) or uid (user policy).
+    pub id: u64,
+}
 
-/// `struct sv_config`.
+impl GroupKey {
+    /// The destination address, for the flow and destination policies.
+    fn destination(&self) -> IpAddr {
+        if self.family == libc::AF_INET as u32 {
+            IpAddr::V4(Ipv4Addr::new(
+                self.daddr[0],
+                self.daddr[1],
+                self.daddr[2],
+                self.daddr[3],
+            ))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(self.daddr))
+        }
+    }
+
+    /// The group in words: `tcp 10.0.0.1:80`, `udp 5353->[2001:db8::1]:53`,
+    /// `to 10.0.0.1`, `cgroup N` (the caller may name it), `uid N`.
+    pub fn describe(&self) -> String {
+        let proto = match self.protocol as i32 {
+            libc::IPPROTO_TCP => "tcp".to_string(),
+            libc::IPPROTO_UDP => "udp".to_string(),
+            p => format!("proto {p}"),
+        };
+        let dst = std::net::SocketAddr::new(self.destination(), self.dport);
+        match self.policy {
+            1 if self.sport != 0 => format!("{proto} {}->{dst}", self.sport),
+            1 => format!("{proto} {dst}"),
+            2 => format!("to {}", self.destination()),
+            3 => format!("cgroup {}", self.id),
+            4 => format!("uid {}", self.id),
+            _ => "connection".to_string(),
+        }
+    }
+}
+
+/// `struct sv_config`./// `struct sv_config`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Config {
@@ -90,6 +142,8 @@ impl Pseudonym {
 unsafe impl aya::Pod for Config {}
 // SAFETY: as for `Config`.
 unsafe impl aya::Pod for Pseudonym {}
+// SAFETY: as for `Config`: 3 * u32 + 2 * u16 + 16 bytes + u64, 40 bytes.
+unsafe impl aya::Pod for GroupKey {}
 
 #[cfg(test)]
 mod tests {
@@ -102,6 +156,30 @@ mod tests {
         assert_eq!(std::mem::size_of::<Config>(), 16);
         assert_eq!(std::mem::size_of::<Pseudonym>(), 32);
         assert_eq!(std::mem::offset_of!(Pseudonym, uses), 24);
+        // struct sv_group_key: 3 * u32, 2 * u16, 16 bytes, u64 at 32.
+        assert_eq!(std::mem::size_of::<GroupKey>(), 40);
+        assert_eq!(std::mem::offset_of!(GroupKey, id), 32);
+    }
+
+    #[test]
+    fn group_keys_are_described_by_their_policy() {
+        let mut k = GroupKey {
+            policy: 1,
+            family: libc::AF_INET as u32,
+            protocol: libc::IPPROTO_TCP as u32,
+            dport: 80,
+            ..Default::default()
+        };
+        k.daddr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        assert_eq!(k.describe(), "tcp 10.0.0.1:80");
+        k.policy = 2;
+        assert_eq!(k.describe(), "to 10.0.0.1");
+        k = GroupKey {
+            policy: 4,
+            id: 1000,
+            ..Default::default()
+        };
+        assert_eq!(k.describe(), "uid 1000");
     }
 
     #[test]

@@ -313,6 +313,38 @@ impl Net {
         }
     }
 
+    /// Removes pseudonym `id`: its device (with its addresses and routes)
+    /// and the rules into its table.
+    ///
+    /// # Errors
+    /// A failing dump or deletion.
+    pub async fn remove(&self, id: u32) -> Result<()> {
+        let index = self.index(&pool::device_name(id)).await?;
+        self.handle.link().del(index).execute().await?;
+        self.remove_rules(|t| t == pool::table(id)).await
+    }
+
+    /// Deletes the rules whose table satisfies `doomed`.
+    async fn remove_rules(&self, doomed: impl Fn(u32) -> bool) -> Result<()> {
+        for version in [IpVersion::V4, IpVersion::V6] {
+            let mut rules = self.handle.rule().get(version).execute();
+            let mut found = Vec::new();
+            while let Some(r) = rules.try_next().await? {
+                let table = r.attributes.iter().find_map(|a| match a {
+                    RuleAttribute::Table(t) => Some(*t),
+                    _ => None,
+                });
+                if table.is_some_and(&doomed) {
+                    found.push(r);
+                }
+            }
+            for r in found {
+                self.handle.rule().del(r).execute().await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Removes every pseudonym: the `svp*` devices (their addresses and
     /// routes go with them) and the rules into their tables.
     ///
@@ -333,22 +365,6 @@ impl Net {
         for index in doomed {
             self.handle.link().del(index).execute().await?;
         }
-        for version in [IpVersion::V4, IpVersion::V6] {
-            let mut rules = self.handle.rule().get(version).execute();
-            let mut doomed = Vec::new();
-            while let Some(r) = rules.try_next().await? {
-                let table = r.attributes.iter().find_map(|a| match a {
-                    RuleAttribute::Table(t) => Some(*t),
-                    _ => None,
-                });
-                if table.is_some_and(|t| t >= TABLE_BASE) {
-                    doomed.push(r);
-                }
-            }
-            for r in doomed {
-                self.handle.rule().del(r).execute().await?;
-            }
-        }
-        Ok(())
+        self.remove_rules(|t| t >= TABLE_BASE).await
     }
 }

@@ -69,6 +69,11 @@ pub fn enrol(device: &str, addresses: &[IpAddr]) -> String {
     s
 }
 
+/// The commands that remove a retired pseudonym's `addresses` on `device`.
+pub fn retire(device: &str, addresses: &[IpAddr]) -> String {
+    enrol(device, addresses).replace("add element", "delete element")
+}
+
 /// Runs `nft -f -` on `script`.
 ///
 /// # Errors
@@ -147,6 +152,15 @@ mod tests {
         assert!(s.contains("pseudo4 { 10.0.0.5 }"));
         assert!(s.contains("pair4 { 10.0.0.5 . \"svp3\" }"));
         assert!(s.contains("pair6 { 2001:db8::5 . \"svp3\" }"));
+    }
+
+    #[test]
+    fn retire_undoes_enrol() {
+        let s = retire("svp3", &["10.0.0.5".parse().unwrap()]);
+        assert_eq!(s.lines().count(), 2);
+        assert!(s
+            .lines()
+            .all(|l| l.starts_with("delete element inet stackvirt ")));
     }
 
     #[test]

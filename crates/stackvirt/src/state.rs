@@ -6,7 +6,7 @@
 use std::{
     fs,
     net::{Ipv4Addr, Ipv6Addr},
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 use anyhow::{Context, Result};
@@ -34,6 +34,8 @@ pub struct PseudonymState {
 pub struct State {
     pub pid: u32,
     pub uplink: String,
+    /// The cgroup (v2) directory the programs are attached to.
+    pub cgroup: PathBuf,
     pub policy: Policy,
     pub fail: FailMode,
     /// Free pseudonyms the daemon keeps ready.

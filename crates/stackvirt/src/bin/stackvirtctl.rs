@@ -2,19 +2,21 @@
 //! maps and its nftables counters.
 //!
 //!   stackvirtctl status     each pseudonym: device, MAC, addresses, uses,
-//!                           groups, open sockets
+//!                           groups, open sockets; below it, its groups
+//!                           (flows, destinations, applications, users)
 //!   stackvirtctl counters   one `name value` line per counter
 
 use std::{
     collections::HashMap,
     fs,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    path::PathBuf,
+    net::IpAddr,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
 };
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use stackvirt::{bpf::Pinned, nft, state::State};
+use stackvirt::{bpf::Pinned, nft, sockets::sockets_by_address, state::State};
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Shows what stackvirtd runs")]
@@ -39,42 +41,17 @@ enum Command {
     Counters,
 }
 
-/// The local addresses of the sockets listed in a /proc/net/{tcp,udp}[6]
-/// file: each `local_address` column is the address in hex, one
-/// host-order (little-endian here) 32-bit word at a time, then `:PORT`.
-fn local_addresses(listing: &str) -> Vec<IpAddr> {
-    let word = |h: &str| u32::from_str_radix(h, 16).ok().map(|w| w.to_le_bytes());
-    listing
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let hex = line.split_whitespace().nth(1)?.split(':').next()?;
-            match hex.len() {
-                8 => Some(IpAddr::V4(Ipv4Addr::from(word(hex)?))),
-                32 => {
-                    let mut b = [0u8; 16];
-                    for i in 0..4 {
-                        b[i * 4..i * 4 + 4].copy_from_slice(&word(&hex[i * 8..i * 8 + 8])?);
-                    }
-                    Some(IpAddr::V6(Ipv6Addr::from(b)))
-                }
-                _ => None,
-            }
-        })
-        .collect()
-}
-
-/// Open sockets per local address, in the caller's network namespace.
-fn sockets_by_address() -> HashMap<IpAddr, usize> {
-    let mut out = HashMap::new();
-    for f in ["tcp", "tcp6", "udp", "udp6"] {
-        if let Ok(listing) = fs::read_to_string(format!("/proc/net/{f}")) {
-            for a in local_addresses(&listing) {
-                *out.entry(a).or_default() += 1;
-            }
-        }
+/// The directory under `root` (a cgroup v2 tree) whose inode number is
+/// `id`: a cgroup's id is its directory's inode number.
+fn cgroup_path(root: &Path, id: u64) -> Option<PathBuf> {
+    if fs::metadata(root).ok()?.ino() == id {
+        return Some(root.to_path_buf());
     }
-    out
+    fs::read_dir(root)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .find_map(|e| cgroup_path(&e.path(), id))
 }
 
 fn counters(pinned: &Pinned) -> Result<()> {
@@ -122,9 +99,15 @@ fn status(pinned: &Pinned, state: &State) -> Result<()> {
             p.ipv4.map_or("-".into(), |a| a.to_string()),
             p.ipv6.map_or("-".into(), |a| a.to_string()),
             uses.get(&p.id).copied().unwrap_or(0),
-            groups.get(&p.id).copied().unwrap_or(0),
+            groups.get(&p.id).map_or(0, Vec::len),
             open
         );
+        for key in groups.get(&p.id).into_iter().flatten() {
+            match (key.policy, cgroup_path(&state.cgroup, key.id)) {
+                (3, Some(path)) => println!("    cgroup {}", path.display()),
+                _ => println!("    {}", key.describe()),
+            }
+        }
     }
     Ok(())
 }
@@ -135,21 +118,5 @@ fn main() -> Result<()> {
     match args.command {
         Command::Status => status(&pinned, &State::load(&args.state)?),
         Command::Counters => counters(&pinned),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proc_net_local_addresses_are_decoded() {
-        let tcp = "  sl  local_address rem_address   st\n   0: 0100007F:1F90 00000000:0000 0A\n";
-        assert_eq!(local_addresses(tcp), vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]);
-        let tcp6 = "  sl  local_address\n   0: B80D0120000000000000000001000000:0016 x\n";
-        assert_eq!(
-            local_addresses(tcp6),
-            vec!["2001:db8::1".parse::<IpAddr>().unwrap()]
-        );
     }
 }

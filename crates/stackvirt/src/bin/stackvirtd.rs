@@ -5,14 +5,15 @@
 //! loads and attaches the programs to the cgroup (pinned: they survive the
 //! daemon), then keeps `--pool` unused pseudonyms ready, creating each
 //! after a random delay so that their appearance on the link is not a
-//! metronome.  SIGTERM or SIGINT removes everything; SIGKILL leaves the
+//! metronome, and retires a taken pseudonym once it has had no socket for
+//! `--retire-after` seconds.  SIGTERM or SIGINT removes everything; SIGKILL leaves the
 //! kernel state working (see docs/stackvirt.md, "Failure").
 
 use std::{
-    collections::HashSet,
-    net::{Ipv4Addr, Ipv6Addr},
+    collections::{HashMap, HashSet},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::PathBuf,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
@@ -24,6 +25,7 @@ use stackvirt::{
     nft,
     policy::{FailMode, Policy},
     pool::{self, Ipv4Range},
+    sockets::sockets_by_address,
     state::{PseudonymState, State},
 };
 use tokio::signal::unix::{signal, SignalKind};
@@ -61,6 +63,10 @@ struct Args {
     /// Where the state for stackvirtctl is written.
     #[arg(long, default_value = "/run/stackvirt/state.json")]
     state: PathBuf,
+    /// Retire a pseudonym this many seconds after its last socket closed
+    /// (TIME_WAIT included); 0: never.
+    #[arg(long, default_value_t = 300)]
+    retire_after: u64,
     /// The longest random delay between two pseudonyms' creation, in ms.
     #[arg(long, default_value_t = 200)]
     jitter_ms: u64,
@@ -77,9 +83,66 @@ struct Daemon {
     macs: HashSet<[u8; 6]>,
     ipv4_taken: HashSet<Ipv4Addr>,
     ipv6_taken: HashSet<Ipv6Addr>,
+    /// When each taken pseudonym last had a socket.
+    last_busy: HashMap<u32, Instant>,
 }
 
 impl Daemon {
+    /// Retires the taken pseudonyms that have had no socket for
+    /// `--retire-after` seconds.
+    async fn retire_idle(&mut self) -> Result<()> {
+        if self.args.retire_after == 0 {
+            return Ok(());
+        }
+        let used: HashSet<u32> = self
+            .bpf
+            .uses()?
+            .into_iter()
+            .filter(|&(_, n)| n > 0)
+            .map(|(id, _)| id)
+            .collect();
+        let sockets = sockets_by_address();
+        let now = Instant::now();
+        let limit = Duration::from_secs(self.args.retire_after);
+        let mut idle = Vec::new();
+        for p in self
+            .state
+            .pseudonyms
+            .iter()
+            .filter(|p| used.contains(&p.id))
+        {
+            let busy = [p.ipv4.map(IpAddr::V4), p.ipv6.map(IpAddr::V6)]
+                .into_iter()
+                .flatten()
+                .any(|a| sockets.contains_key(&a));
+            let since = self.last_busy.entry(p.id).or_insert(now);
+            if busy {
+                *since = now;
+            } else if now.duration_since(*since) >= limit {
+                idle.push(p.clone());
+            }
+        }
+        for p in idle {
+            self.bpf.retire(p.id)?;
+            let ips: Vec<IpAddr> = p
+                .ipv4
+                .map(Into::into)
+                .into_iter()
+                .chain(p.ipv6.map(Into::into))
+                .collect();
+            nft::apply(&nft::retire(&p.device, &ips))?;
+            self.net.remove(p.id).await?;
+            if let Some(a) = p.ipv4 {
+                self.ipv4_taken.remove(&a);
+            }
+            self.last_busy.remove(&p.id);
+            self.state.pseudonyms.retain(|q| q.id != p.id);
+            self.state.save(&self.args.state)?;
+            eprintln!("stackvirtd: retired {} ({})", p.device, p.mac);
+        }
+        Ok(())
+    }
+
     /// Pseudonyms offered but not yet taken by any socket.
     fn free(&self) -> Result<usize> {
         let used: HashSet<u32> = self
@@ -154,6 +217,9 @@ impl Daemon {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         loop {
+            if let Err(e) = self.retire_idle().await {
+                eprintln!("stackvirtd: retiring: {e:#}");
+            }
             let delay = if self.free()? < self.args.pool {
                 if let Err(e) = self.add_one().await {
                     eprintln!("stackvirtd: pseudonym {} not made: {e:#}", self.next_id - 1);
@@ -206,6 +272,7 @@ async fn main() -> Result<()> {
     let state = State {
         pid: std::process::id(),
         uplink: args.uplink.clone(),
+        cgroup: args.cgroup.clone(),
         policy: args.policy,
         fail: args.fail,
         pool: args.pool,
@@ -226,6 +293,7 @@ async fn main() -> Result<()> {
         macs: HashSet::new(),
         ipv4_taken: HashSet::new(),
         ipv6_taken: HashSet::new(),
+        last_busy: HashMap::new(),
     };
     let result = daemon.run().await;
     teardown(&daemon.net, &daemon.args).await?;
