@@ -129,8 +129,9 @@ fn established_hardened(net: &NetState, mut scr: Scramble<'_>, mode: u8, local_k
     let prologue = hardened::prologue(ck, sk, &offer, &offer);
     let session = if client {
         match keypool::take() {
-            Some(kp) => {
+            Some(mut kp) => {
                 let (session, msg1) = Session::client(&LibCrypto, &prologue, &kp);
+                hardened::wipe(&mut kp.0);
                 scr.send_preamble(&msg1, false);
                 session
             }
@@ -146,6 +147,7 @@ fn established_hardened(net: &NetState, mut scr: Scramble<'_>, mode: u8, local_k
         Session::server(&prologue)
     };
     scr.hold_tx();
+    scr.key_joins();
     scr.activate_hardened(session);
 }
 

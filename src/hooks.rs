@@ -176,6 +176,16 @@ impl Scramble<'_> {
         unsafe { core::ptr::write_volatile(&mut self.0.tx_hold, 1) };
     }
 
+    /// Has the core key this connection's MP_JOIN HMACs with the keys
+    /// the handshake will give (`set_join_keys()`), and make or accept no
+    /// join before.  Call after `hold_tx()`.
+    pub(crate) fn key_joins(&mut self) {
+        // SAFETY: a valid, exclusively borrowed field; the core reads it
+        // with smp_load_acquire(), which this release store pairs with,
+        // so that it sees `tx_hold` set too.
+        unsafe { AtomicU8::from_ptr(&mut self.0.join_keyed).store(1, Ordering::Release) };
+    }
+
     /// Asks the core to reset the connection.
     pub(crate) fn abort(&mut self) {
         // SAFETY: as for `hold_tx()`.
@@ -369,6 +379,13 @@ unsafe extern "C" fn rx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
                 if let Some((bytes, len, sender)) = reply.send {
                     if let Some(sender) = sender {
                         state.tx = Some(sender);
+                        // The keys exist: the join keys go with them, before
+                        // the preamble that releases the hold, after which
+                        // the core reads them (docs/design.md, "MP_JOIN").
+                        if let Some((local, remote)) = state.rx.join_keys() {
+                            scr.join_local_key = local;
+                            scr.join_remote_key = remote;
+                        }
                     }
                     set_preamble(scr, bytes.get(..len).unwrap_or(&[]), state.tx.is_some());
                 }

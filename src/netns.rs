@@ -79,6 +79,17 @@ unsafe impl PernetData for NetState {
     }
 
     fn init(&self, net: Net<'_>) -> Result {
+        // A new namespace starts with the initial namespace's mode and
+        // policy, so that one setting there covers the containers that
+        // follow; `enabled` starts at 1 everywhere.
+        let (mode, policy) = if net.is_init() {
+            (0, 0)
+        } else {
+            // SAFETY: `init` runs for a registered `NetState`, and for the
+            // initial namespace first; the reference ends with this call.
+            let init = unsafe { NET_ID.get_init() };
+            (init.sysctls.get(MODE), init.sysctls.get(POLICY))
+        };
         let entries = [
             Entry {
                 name: c_str!("enabled"),
@@ -92,7 +103,7 @@ unsafe impl PernetData for NetState {
                 name: c_str!("mode"),
                 mode: 0o644,
                 kind: Kind::Choice {
-                    initial: 0,
+                    initial: mode,
                     names: &MODES,
                 },
             },
@@ -100,7 +111,7 @@ unsafe impl PernetData for NetState {
                 name: c_str!("policy"),
                 mode: 0o644,
                 kind: Kind::Choice {
-                    initial: 0,
+                    initial: policy,
                     names: &POLICIES,
                 },
             },
