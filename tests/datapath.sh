@@ -340,21 +340,11 @@ test_disarmed_kprobes_reset_instead_of_corrupting() {
 
 scr_load || scr_skip_all "cannot load $SCR_MODULE"
 scr_topology 2
-# SCR_MODE=hardened runs the suite with that mode at both ends (until a
-# test reloads the module, which resets the namespaces' sysctls).
-if [[ -n ${SCR_MODE:-} ]]; then
-	ip netns exec "$SCR_CLI" sysctl -qw net.mptcp_scramble.mode="$SCR_MODE"
-	ip netns exec "$SCR_SRV" sysctl -qw net.mptcp_scramble.mode="$SCR_MODE"
-	SCR_MODE_DIAG="mode: client $(ip netns exec "$SCR_CLI" cat /proc/sys/net/mptcp_scramble/mode), server $(ip netns exec "$SCR_SRV" cat /proc/sys/net/mptcp_scramble/mode)"
-fi
 
 scr_ktap_header
 scr_ktap_plan 17
-[[ -z ${SCR_MODE_DIAG:-} ]] || scr_diag "$SCR_MODE_DIAG"
+scr_diag "mode: $(ip netns exec "$SCR_CLI" cat /proc/sys/net/mptcp_scramble/mode) at both ends"
 scr_run ipv4_two_paths_intact_and_counted test_ipv4_two_paths_intact_and_counted
-[[ -z ${SCR_MODE_DIAG:-} ]] || scr_diag "client: $(ip netns exec "$SCR_CLI" cat /proc/net/mptcp_scramble | tr '\n' ' ')"
-[[ -z ${SCR_MODE_DIAG:-} ]] || scr_diag "server: $(ip netns exec "$SCR_SRV" cat /proc/net/mptcp_scramble | tr '\n' ' ')"
-[[ -z ${SCR_MODE_DIAG:-} ]] || scr_diag "MIBs: $(ip netns exec "$SCR_SRV" nstat -az 2>/dev/null | grep -E 'Scramble' | tr -s ' ' | tr '\n' ' ')"
 scr_run ipv6_two_paths_intact test_ipv6_two_paths_intact
 scr_run both_directions_intact_and_counted test_both_directions_intact_and_counted
 scr_run send_modes_intact test_send_modes_intact
