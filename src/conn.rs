@@ -6,10 +6,12 @@
 
 use crate::{
     counters::{add, dec, inc},
+    hardened::{self, Sender, Session},
     hooks::Scramble,
+    keypool,
     netns::NetState,
     scrambler::{seed_with, State},
-    sys,
+    sys::{self, crypto::LibCrypto},
 };
 
 /// What the rx hook reports.
@@ -32,6 +34,9 @@ pub(crate) enum RxEvent<'a> {
 pub(crate) enum Mode {
     /// The paper's 64-byte ring (`mode` = `paper`).
     Paper = 1,
+    /// Noise NN in the data stream and a ChaCha20 keystream (`mode` =
+    /// `hardened`, docs/design.md "Hardened mode, byte-exact").
+    Hardened = 2,
 }
 
 impl Mode {
@@ -39,6 +44,7 @@ impl Mode {
     pub(crate) fn from_index(index: i32) -> Option<Self> {
         match index {
             0 => Some(Mode::Paper),
+            1 => Some(Mode::Hardened),
             _ => None,
         }
     }
@@ -47,6 +53,7 @@ impl Mode {
     pub(crate) fn from_wire(byte: u8) -> Option<Self> {
         match byte {
             1 => Some(Mode::Paper),
+            2 => Some(Mode::Hardened),
             _ => None,
         }
     }
@@ -99,17 +106,107 @@ pub(crate) fn established(net: &NetState, mut scr: Scramble<'_>, local_key: u64,
         inc(&counters.latch_refused);
         return;
     }
-    let tx = State::from_seed(&seed_with(sys::sha256, local_key, remote_key));
-    let rx = State::from_seed(&seed_with(sys::sha256, remote_key, local_key));
-    scr.activate(tx, rx);
+    match Mode::from_wire(local) {
+        Some(Mode::Hardened) => established_hardened(net, scr, local, local_key, remote_key),
+        _ => {
+            let tx = State::from_seed(&seed_with(sys::sha256, local_key, remote_key));
+            let rx = State::from_seed(&seed_with(sys::sha256, remote_key, local_key));
+            scr.activate(tx, rx);
+        }
+    }
     inc(&counters.connections_scrambled);
     inc(&counters.connections_live);
 }
 
-/// Bytes entered the send queue: scramble them.
-pub(crate) fn tx(net: &NetState, state: &mut State, data: &mut [u8]) {
-    state.scramble(data);
+/// The hardened mode starts: the client sends message 1 at once, the
+/// server waits for it; neither application may send before its keys
+/// exist.  The prologue binds the MPTCP keys and the offers
+/// (docs/design.md, "The handshake").
+fn established_hardened(net: &NetState, mut scr: Scramble<'_>, mode: u8, local_key: u64, remote_key: u64) {
+    let offer = [0x1e, 0x04, 0xf1, mode];
+    let client = !scr.passive();
+    let (ck, sk) = if client { (local_key, remote_key) } else { (remote_key, local_key) };
+    let prologue = hardened::prologue(ck, sk, &offer, &offer);
+    let session = if client {
+        match keypool::take() {
+            Some(mut kp) => {
+                let (session, msg1) = Session::client(&LibCrypto, &prologue, &kp);
+                hardened::wipe(&mut kp.0);
+                scr.send_preamble(&msg1, false);
+                session
+            }
+            None => {
+                // No keypair: latch anyway, so that the core resets the
+                // connection rather than let it go plain.
+                inc(&net.counters.keypool_empty);
+                scr.abort();
+                Session::server(&prologue)
+            }
+        }
+    } else {
+        Session::server(&prologue)
+    };
+    scr.hold_tx();
+    scr.key_joins();
+    scr.activate_hardened(session);
+}
+
+/// Bytes entered the send queue: scramble them.  Returns false when they
+/// could not be (the core then resets the connection).
+pub(crate) fn tx(net: &NetState, dir: TxState<'_>, data: &mut [u8]) -> bool {
+    match dir {
+        TxState::Paper(state) => state.scramble(data),
+        TxState::Hardened(sender) => sender.tx(&LibCrypto, data),
+    }
     add(&net.counters.bytes_scrambled, data.len() as u64);
+    true
+}
+
+/// The send side of a connection, as its mode keeps it.
+pub(crate) enum TxState<'a> {
+    Paper(&'a mut State),
+    Hardened(&'a mut Sender),
+}
+
+/// What the rx hook must tell the core after the hardened session took
+/// bytes.
+pub(crate) struct RxReply {
+    /// Leading bytes that were the peer's preamble.
+    pub(crate) owned: usize,
+    /// Preamble to send, and the send side once this end's keys exist.
+    pub(crate) send: Option<([u8; hardened::MSG2_LEN], usize, Option<Sender>)>,
+    /// The handshake failed: nothing may be delivered, reset.
+    pub(crate) abort: bool,
+}
+
+/// Bytes joined the receive stream of a hardened connection: consume the
+/// peer's preamble, answer it, decrypt the rest.
+pub(crate) fn rx_hardened(net: &NetState, session: &mut Session, data: &mut [u8]) -> RxReply {
+    let counters = &net.counters;
+    match session.rx(&LibCrypto, data, || {
+        let kp = keypool::take();
+        if kp.is_none() {
+            inc(&counters.keypool_empty);
+        }
+        kp
+    }) {
+        Ok(out) => {
+            add(&counters.bytes_descrambled, (data.len() - out.owned) as u64);
+            RxReply {
+                owned: out.owned,
+                send: (out.send_len > 0).then_some((out.send, out.send_len, out.sender)),
+                abort: false,
+            }
+        }
+        Err(_) => {
+            inc(&counters.handshake_failed);
+            RxReply {
+                owned: 0,
+                send: None,
+                abort: true,
+            }
+        }
+    }
 }
 
 /// Bytes joined the receive stream, or an skb had to be copied first.
@@ -126,8 +223,18 @@ pub(crate) fn rx(net: &NetState, state: &mut State, event: RxEvent<'_>) {
     }
 }
 
-/// The connection's state goes away: unpin the module.
-pub(crate) fn destroy(net: &NetState, scr: Scramble<'_>) {
+/// An rx event without data (an skb copied or dropped).
+pub(crate) fn rx_event(net: &NetState, event: RxEvent<'_>) {
+    match event {
+        RxEvent::Copied => inc(&net.counters.rx_copies),
+        RxEvent::Dropped => inc(&net.counters.rx_drops),
+        RxEvent::Data(_) | RxEvent::Unknown => {}
+    }
+}
+
+/// The connection's state goes away: wipe its keys, unpin the module.
+pub(crate) fn destroy(net: &NetState, mut scr: Scramble<'_>) {
+    scr.drop_hardened();
     if scr.is_active() {
         dec(&net.counters.connections_live);
         sys::module_put();

@@ -54,6 +54,12 @@ counters! {
     /// Connections reset because the offers on a subflow contradicted the
     /// first subflow's: a middlebox stripped or added one on some path.
     downgrades,
+    /// Hardened connections that found no ephemeral keypair ready (the
+    /// pool refills every 10 ms): reset.
+    keypool_empty,
+    /// Hardened connections whose handshake failed (a changed message, a
+    /// wrong confirmation, data before the keys): reset.
+    handshake_failed,
 }
 
 /// Adds `n` to counter `c`.

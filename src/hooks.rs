@@ -13,7 +13,8 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use kernel::{bindings, c_str, prelude::*};
 
 use crate::{
-    conn::{self, Reject, RxEvent},
+    conn::{self, Reject, RxEvent, TxState},
+    hardened::{Sender, Session},
     netns::{NetState, NET_ID},
     scrambler::{State, RING_LEN},
     sys::kprobe::{Kprobe, PreHandler, Slot},
@@ -132,12 +133,107 @@ impl Scramble<'_> {
         self.0.peer_offer
     }
 
+    /// Whether this is the server's end.
+    pub(crate) fn passive(&self) -> bool {
+        self.0.passive != 0
+    }
+
+    /// Latches the connection hardened, with its session.
+    pub(crate) fn activate_hardened(&mut self, session: Session) {
+        let state = HardenedState { rx: session, tx: None };
+        // SAFETY: `priv_` is large and aligned enough for `HardenedState`
+        // (asserted below) and holds no live value yet: the connection is
+        // not active.
+        unsafe { core::ptr::write(hardened_state(self.0), state) };
+        // SAFETY: as in `activate()`; the value 2 says which state `priv_`
+        // holds.
+        unsafe { AtomicU8::from_ptr(&mut self.0.active).store(2, Ordering::Release) };
+    }
+
+    /// Drops a hardened connection's state, wiping its keys.
+    pub(crate) fn drop_hardened(&mut self) {
+        if self.0.active == 2 {
+            // SAFETY: `active == 2` says `priv_` holds the
+            // `HardenedState` `activate_hardened()` wrote; no hook uses it
+            // any more (destroy runs after the subflows are gone), and the
+            // core zeroes the whole state after this hook.
+            unsafe { core::ptr::drop_in_place(hardened_state(self.0)) };
+        }
+    }
+
+    /// Leaves `bytes` for the worker to send ahead of the application's;
+    /// with `release`, the application may send after them.  A preamble
+    /// still unsent (never expected) aborts instead.
+    pub(crate) fn send_preamble(&mut self, bytes: &[u8], release: bool) {
+        set_preamble(self.0, bytes, release);
+    }
+
+    /// Holds the application's data back until a preamble with `release`
+    /// is queued.
+    pub(crate) fn hold_tx(&mut self) {
+        // SAFETY: a valid, exclusively borrowed field, read by C with
+        // READ_ONCE().
+        unsafe { core::ptr::write_volatile(&mut self.0.tx_hold, 1) };
+    }
+
+    /// Has the core key this connection's MP_JOIN HMACs with the keys
+    /// the handshake will give (`set_join_keys()`), and make or accept no
+    /// join before.  Call after `hold_tx()`.
+    pub(crate) fn key_joins(&mut self) {
+        // SAFETY: a valid, exclusively borrowed field; the core reads it
+        // with smp_load_acquire(), which this release store pairs with,
+        // so that it sees `tx_hold` set too.
+        unsafe { AtomicU8::from_ptr(&mut self.0.join_keyed).store(1, Ordering::Release) };
+    }
+
+    /// Asks the core to reset the connection.
+    pub(crate) fn abort(&mut self) {
+        // SAFETY: as for `hold_tx()`.
+        unsafe { core::ptr::write_volatile(&mut self.0.abort, 1) };
+    }
+
     /// Asks the core to keep data out of the SYN.
     pub(crate) fn refuse_syn_data(&mut self) {
         // SAFETY: a valid, exclusively borrowed field, read by C with
         // READ_ONCE().
         unsafe { core::ptr::write_volatile(&mut self.0.no_syn_data, 1) };
     }
+}
+
+/// A hardened connection's state, in the `priv_` area of its
+/// `struct mptcp_scramble`: the receive side and handshake (used under the
+/// msk data lock) and the send side (under the msk socket lock, once the
+/// receive side has installed it and the core has released the hold).
+pub(crate) struct HardenedState {
+    rx: Session,
+    tx: Option<Sender>,
+}
+
+const _: () = {
+    assert!(size_of::<HardenedState>() <= bindings::MPTCP_SCRAMBLE_PRIV_LEN as usize);
+    assert!(align_of::<HardenedState>() <= 8);
+    assert!(offset_of!(bindings::mptcp_scramble, priv_) % 8 == 0);
+};
+
+/// The `HardenedState` place in `scr`'s `priv_` area.
+fn hardened_state(scr: &mut bindings::mptcp_scramble) -> *mut HardenedState {
+    core::ptr::addr_of_mut!(scr.priv_).cast()
+}
+
+/// Writes a preamble for the worker (see `Scramble::send_preamble`).
+fn set_preamble(scr: &mut bindings::mptcp_scramble, bytes: &[u8], release: bool) {
+    if scr.preamble_len != 0 || bytes.len() > scr.preamble.len() {
+        // SAFETY: a valid, exclusively borrowed field, read by C with
+        // READ_ONCE().
+        unsafe { core::ptr::write_volatile(&mut scr.abort, 1) };
+        return;
+    }
+    if let Some(dst) = scr.preamble.get_mut(..bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
+    scr.preamble_release = u8::from(release);
+    // SAFETY: as above; the core reads it under the same data lock.
+    unsafe { core::ptr::write_volatile(&mut scr.preamble_len, bytes.len() as u8) };
 }
 
 /// Tells the core that this hook call's data was handled, by clearing
@@ -217,18 +313,31 @@ unsafe extern "C" fn tx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
     // state, of which the tx direction is only used under the socket lock
     // this hook runs under; `data` is `len` bytes of kernel memory no one
     // else reads or writes now.
-    let (net, state, data) = unsafe {
+    let (net, dir, data) = unsafe {
+        let dir = if (*scr).active == 2 {
+            // `priv_` holds a `HardenedState` (`activate_hardened()`);
+            // the send side is this hook's alone, and was installed
+            // before the core released the hold that let these bytes in.
+            match &mut (*(*scr).priv_.as_mut_ptr().cast::<HardenedState>()).tx {
+                Some(sender) => Some(TxState::Hardened(sender)),
+                None => None,
+            }
+        } else {
+            Some(TxState::Paper(direction(core::ptr::addr_of_mut!((*scr).tx))))
+        };
         (
             net_of(sk),
-            direction(core::ptr::addr_of_mut!((*scr).tx)),
+            dir,
             core::slice::from_raw_parts_mut(data as *mut u8, len as usize),
         )
     };
-    conn::tx(net, state, data);
-    // SAFETY: `scr` is the live state of the connection whose socket lock
-    // this hook runs under; the core reads the flag with READ_ONCE() once
-    // the hook has returned.
-    unsafe { handled(core::ptr::addr_of_mut!((*scr).tx_unhandled)) };
+    // No send side yet: leave the call unhandled, the core resets.
+    if dir.is_some_and(|dir| conn::tx(net, dir, data)) {
+        // SAFETY: `scr` is the live state of the connection whose socket
+        // lock this hook runs under; the core reads the flag with
+        // READ_ONCE() once the hook has returned.
+        unsafe { handled(core::ptr::addr_of_mut!((*scr).tx_unhandled)) };
+    }
     0
 }
 
@@ -251,9 +360,43 @@ unsafe extern "C" fn rx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
     // SAFETY: the hook's contract: `sk` is the live msk, `scr` its active
     // state, of which the rx direction is only used under the data lock
     // this hook runs under.
-    let (net, state) = unsafe { (net_of(sk), direction(core::ptr::addr_of_mut!((*scr).rx))) };
+    let net = unsafe { net_of(sk) };
     let data = matches!(event, RxEvent::Data(_));
-    conn::rx(net, state, event);
+    // SAFETY: as above; `active` is only written before the data path runs.
+    if unsafe { (*scr).active } == 2 {
+        // SAFETY: `priv_` holds a `HardenedState`, whose receive side is
+        // this hook's alone (data lock); `scr` is valid for the call.
+        let (state, scr) = unsafe { (&mut *(*scr).priv_.as_mut_ptr().cast::<HardenedState>(), &mut *scr) };
+        match event {
+            RxEvent::Data(bytes) => {
+                let reply = conn::rx_hardened(net, &mut state.rx, bytes);
+                if reply.abort {
+                    // SAFETY: a valid field, read by C with READ_ONCE().
+                    unsafe { core::ptr::write_volatile(&mut scr.abort, 1) };
+                }
+                // SAFETY: as above.
+                unsafe { core::ptr::write_volatile(&mut scr.rx_owned, reply.owned as u32) };
+                if let Some((bytes, len, sender)) = reply.send {
+                    if let Some(sender) = sender {
+                        state.tx = Some(sender);
+                        // The keys exist: the join keys go with them, before
+                        // the preamble that releases the hold, after which
+                        // the core reads them (docs/design.md, "MP_JOIN").
+                        if let Some((local, remote)) = state.rx.join_keys() {
+                            scr.join_local_key = local;
+                            scr.join_remote_key = remote;
+                        }
+                    }
+                    set_preamble(scr, bytes.get(..len).unwrap_or(&[]), state.tx.is_some());
+                }
+            }
+            other => conn::rx_event(net, other),
+        }
+    } else {
+        // SAFETY: the rx direction is this hook's alone (data lock).
+        let state = unsafe { direction(core::ptr::addr_of_mut!((*scr).rx)) };
+        conn::rx(net, state, event);
+    }
     if data {
         // SAFETY: `scr` is the live state of the connection whose data
         // lock this hook runs under; the core reads the flag with

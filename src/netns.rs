@@ -37,7 +37,7 @@ const MODE: usize = 1;
 const POLICY: usize = 2;
 
 /// The values of `mode`, in the order of [`Mode::from_index`].
-static MODES: Names = Names(&[c_str!("paper")]);
+static MODES: Names = Names(&[c_str!("paper"), c_str!("hardened")]);
 /// The values of `policy`: index 1 is `required`.
 static POLICIES: Names = Names(&[c_str!("opportunistic"), c_str!("required")]);
 
@@ -79,6 +79,17 @@ unsafe impl PernetData for NetState {
     }
 
     fn init(&self, net: Net<'_>) -> Result {
+        // A new namespace starts with the initial namespace's mode and
+        // policy, so that one setting there covers the containers that
+        // follow; `enabled` starts at 1 everywhere.
+        let (mode, policy) = if net.is_init() {
+            (0, 0)
+        } else {
+            // SAFETY: `init` runs for a registered `NetState`, and for the
+            // initial namespace first; the reference ends with this call.
+            let init = unsafe { NET_ID.get_init() };
+            (init.sysctls.get(MODE), init.sysctls.get(POLICY))
+        };
         let entries = [
             Entry {
                 name: c_str!("enabled"),
@@ -92,7 +103,7 @@ unsafe impl PernetData for NetState {
                 name: c_str!("mode"),
                 mode: 0o644,
                 kind: Kind::Choice {
-                    initial: 0,
+                    initial: mode,
                     names: &MODES,
                 },
             },
@@ -100,7 +111,7 @@ unsafe impl PernetData for NetState {
                 name: c_str!("policy"),
                 mode: 0o644,
                 kind: Kind::Choice {
-                    initial: 0,
+                    initial: policy,
                     names: &POLICIES,
                 },
             },

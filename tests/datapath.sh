@@ -343,6 +343,7 @@ scr_topology 2
 
 scr_ktap_header
 scr_ktap_plan 17
+scr_diag "mode: $(ip netns exec "$SCR_CLI" cat /proc/sys/net/mptcp_scramble/mode) at both ends"
 scr_run ipv4_two_paths_intact_and_counted test_ipv4_two_paths_intact_and_counted
 scr_run ipv6_two_paths_intact test_ipv6_two_paths_intact
 scr_run both_directions_intact_and_counted test_both_directions_intact_and_counted

@@ -150,7 +150,22 @@ scr_loaded() {
 }
 
 scr_load() {
-	scr_loaded || insmod "$SCR_MODULE"
+	scr_loaded || insmod "$SCR_MODULE" || return
+	scr_apply_mode
+}
+
+# scr_apply_mode: with SCR_MODE set (paper or hardened; tests/run sets it
+# for NAME.sh@MODE), the test's namespaces scramble in that mode: those
+# that exist, and those made later, which start with the initial
+# namespace's mode.  A fresh insmod resets the sysctls, so scr_load calls
+# this again.
+scr_apply_mode() {
+	local ns
+	[[ -n ${SCR_MODE:-} ]] || return 0
+	sysctl -qw net.mptcp_scramble.mode="$SCR_MODE" || return
+	for ns in ${SCR_CLI:-} ${SCR_SRV:-}; do
+		ip netns exec "$ns" sysctl -qw net.mptcp_scramble.mode="$SCR_MODE" || return
+	done
 }
 
 scr_unload() {
@@ -249,6 +264,7 @@ scr_topology() {
 	ip -n "$SCR_SRV" mptcp limits set subflow 8 add_addr_accepted 8
 	ip netns exec "$SCR_CLI" sysctl -qw net.mptcp.enabled=1
 	ip netns exec "$SCR_SRV" sysctl -qw net.mptcp.enabled=1
+	! scr_loaded || scr_apply_mode
 }
 
 # scr_subflow_endpoints PATH: the client's MPTCP subflow endpoints (IPv4

@@ -37,6 +37,18 @@ diag() {
 }
 
 scr_load || scr_skip_all "cannot load $SCR_MODULE"
+# With SCR_MODE (upstream.sh@hardened), the namespaces the selftests make
+# must start in that mode: check on one of our own.
+if [[ -n ${SCR_MODE:-} ]]; then
+	probe=$(scr_netns_add probe)
+	mode=$(ip netns exec "$probe" cat /proc/sys/net/mptcp_scramble/mode)
+	ip netns del "$probe"
+	[[ $mode == "$SCR_MODE" ]] || {
+		echo "not ok 1 $SCR_NAME # a new namespace starts in mode $mode, not $SCR_MODE"
+		exit $KSFT_FAIL
+	}
+	scr_diag "new namespaces start in mode $mode"
+fi
 
 scr_ktap_header
 scr_ktap_plan 2

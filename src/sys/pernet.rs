@@ -64,6 +64,19 @@ impl<T: PernetData> PernetId<T> {
         // storage of `size_of::<T>()` bytes, initialised by `net_init`.
         unsafe { &*bindings::net_generic(net, self.0.load(Ordering::Relaxed)).cast::<T>() }
     }
+
+    /// The value of the initial namespace.
+    ///
+    /// # Safety
+    ///
+    /// A [`Pernet<T>`] is registered, and the reference must not outlive
+    /// it.  (`register_pernet_subsys()` initialises the initial namespace
+    /// first, before any other.)
+    pub(crate) unsafe fn get_init<'a>(&self) -> &'a T {
+        // SAFETY: the initial namespace lives for ever; the registration
+        // as the caller guarantees.
+        unsafe { self.get(core::ptr::addr_of!(bindings::init_net)) }
+    }
 }
 
 /// The registration of a [`PernetData`] type; dropping it drops the value
