@@ -6,7 +6,7 @@
 
 use crate::{
     counters::{add, dec, inc},
-    hardened::{self, Sender, Session},
+    hardened::{self, Keypair, Sender, Session},
     hooks::Scramble,
     keypool,
     netns::NetState,
@@ -128,7 +128,7 @@ fn established_hardened(net: &NetState, mut scr: Scramble<'_>, mode: u8, local_k
     let (ck, sk) = if client { (local_key, remote_key) } else { (remote_key, local_key) };
     let prologue = hardened::prologue(ck, sk, &offer, &offer);
     let session = if client {
-        match keypool::take() {
+        match take_keypair(net) {
             Some(mut kp) => {
                 let (session, msg1) = Session::client(&LibCrypto, &prologue, &kp);
                 hardened::wipe(&mut kp.0);
@@ -138,7 +138,6 @@ fn established_hardened(net: &NetState, mut scr: Scramble<'_>, mode: u8, local_k
             None => {
                 // No keypair: latch anyway, so that the core resets the
                 // connection rather than let it go plain.
-                inc(&net.counters.keypool_empty);
                 scr.abort();
                 Session::server(&prologue)
             }
@@ -149,6 +148,22 @@ fn established_hardened(net: &NetState, mut scr: Scramble<'_>, mode: u8, local_k
     scr.hold_tx();
     scr.key_joins();
     scr.activate_hardened(session);
+}
+
+/// An ephemeral keypair for a handshake, counted by where it came from.
+fn take_keypair(net: &NetState) -> Option<Keypair> {
+    match keypool::take_or_make() {
+        Some((kp, origin)) => {
+            if origin == keypool::Origin::Inline {
+                inc(&net.counters.keypool_inline);
+            }
+            Some(kp)
+        }
+        None => {
+            inc(&net.counters.keypool_empty);
+            None
+        }
+    }
 }
 
 /// Bytes entered the send queue: scramble them.  Returns false when they
@@ -183,13 +198,7 @@ pub(crate) struct RxReply {
 /// peer's preamble, answer it, decrypt the rest.
 pub(crate) fn rx_hardened(net: &NetState, session: &mut Session, data: &mut [u8]) -> RxReply {
     let counters = &net.counters;
-    match session.rx(&LibCrypto, data, || {
-        let kp = keypool::take();
-        if kp.is_none() {
-            inc(&counters.keypool_empty);
-        }
-        kp
-    }) {
+    match session.rx(&LibCrypto, data, || take_keypair(net)) {
         Ok(out) => {
             add(&counters.bytes_descrambled, (data.len() - out.owned) as u64);
             RxReply {

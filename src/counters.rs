@@ -54,9 +54,13 @@ counters! {
     /// Connections reset because the offers on a subflow contradicted the
     /// first subflow's: a middlebox stripped or added one on some path.
     downgrades,
-    /// Hardened connections that found no ephemeral keypair ready (the
-    /// pool refills every 10 ms): reset.
+    /// Hardened connections that found no ephemeral keypair ready while
+    /// their handler ran NMI-like (an int3-trapped kprobe, before the
+    /// kprobe optimizer has run): reset.
     keypool_empty,
+    /// Hardened handshakes whose handler made its own keypair, the pool
+    /// being empty (a burst of connections outran the refill timer).
+    keypool_inline,
     /// Hardened connections whose handshake failed (a changed message, a
     /// wrong confirmation, data before the keys): reset.
     handshake_failed,

@@ -35,6 +35,16 @@ pub(crate) fn random_bytes(buf: &mut [u8]) {
     unsafe { bindings::get_random_bytes(buf.as_mut_ptr().cast(), buf.len()) };
 }
 
+/// Whether this CPU runs NMI-like now (`in_nmi()`,
+/// include/linux/preempt.h): in an NMI, or, on x86, in the handler of a
+/// kprobe hit that trapped on int3 (`exc_int3()` enters NMI context); an
+/// optimized or ftrace-based kprobe's handler runs in the probed code's
+/// context instead.
+pub(crate) fn in_nmi() -> bool {
+    // SAFETY: `in_nmi()` only reads this CPU's preempt count.
+    unsafe { bindings::in_nmi() }
+}
+
 /// Monotonic time in nanoseconds.
 pub(crate) fn now_ns() -> i64 {
     // SAFETY: `ktime_get()` has no preconditions.

@@ -4,7 +4,7 @@ use crate::size::human_bytes;
 use crate::sys::{self, MptcpInfo, SubflowInfo};
 use crate::transfer::{self, enum_name, Cfg, Direction, Exchange, RecvStats, SendStats, Tally};
 use crate::verify::{Mismatch, SendHash, Verifier};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use socket2::{SockAddr, Socket};
 use std::fmt;
@@ -237,9 +237,29 @@ fn data_phase(
     sock.set_read_timeout(timeout)
         .and_then(|()| sock.set_write_timeout(timeout))
         .context("setting socket timeouts")?;
+    if let Some(n) = spec.cfg.wait_subflows {
+        wait_subflows(sock, n, spec.cfg.timeout)?;
+    }
     match spec.cfg.rr {
         Some(exchange) => request_response(sock, spec, exchange, tally, sample),
         None => streams(sock, spec, tally, sample),
+    }
+}
+
+/// --wait-subflows: poll MPTCP_INFO until `n` additional subflows are up.
+fn wait_subflows(sock: &Socket, n: u8, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let up = sys::mptcp_info(sock.as_raw_fd()).map(|i| i.subflows);
+        match up {
+            Some(up) if up >= n => return Ok(()),
+            None => bail!("--wait-subflows: the connection is not MPTCP"),
+            Some(up) if start.elapsed() >= timeout => bail!(
+                "timeout: {up} of {n} additional subflows up after {:.1} s (--wait-subflows)",
+                timeout.as_secs_f64()
+            ),
+            Some(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
     }
 }
 

@@ -190,6 +190,12 @@ struct Common {
     /// TCP Fast Open: the client sends its first chunk with sendto(MSG_FASTOPEN); the server sets TCP_FASTOPEN on its listener.
     #[arg(long)]
     fastopen: bool,
+    /// Before the data phase, wait until the connection has N additional
+    /// subflows (MPTCP_INFO's mptcpi_subflows), for --timeout at most: a
+    /// test that looks at one path's share of the stream starts sending
+    /// only once that path is up.
+    #[arg(long, value_name = "N")]
+    wait_subflows: Option<u8>,
     /// Give up on connect/accept/IO after this many seconds without progress.
     #[arg(long, default_value = "60", value_parser = size::parse_secs, value_name = "SECS")]
     timeout: Duration,
@@ -251,6 +257,7 @@ impl Common {
                 self.timeout
             },
             hold_until: self.hold_until.clone(),
+            wait_subflows: self.wait_subflows,
             tmpdir: self.tmpdir.clone().unwrap_or_else(std::env::temp_dir),
             verify: !self.no_verify,
         })

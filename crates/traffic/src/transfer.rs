@@ -152,6 +152,8 @@ pub struct Cfg {
     pub timeout: Duration,
     /// --hold-until: after the report, keep the socket open until this file exists.
     pub hold_until: Option<PathBuf>,
+    /// --wait-subflows: additional subflows to wait for before the data phase.
+    pub wait_subflows: Option<u8>,
     pub tmpdir: PathBuf,
     /// false (--no-verify): no hashing, no comparison, no buffer checks.
     pub verify: bool,
