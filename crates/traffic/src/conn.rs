@@ -237,9 +237,6 @@ fn data_phase(
     sock.set_read_timeout(timeout)
         .and_then(|()| sock.set_write_timeout(timeout))
         .context("setting socket timeouts")?;
-    if let Some(n) = spec.cfg.wait_subflows {
-        wait_subflows(sock, n, spec.cfg.timeout)?;
-    }
     match spec.cfg.rr {
         Some(exchange) => request_response(sock, spec, exchange, tally, sample),
         None => streams(sock, spec, tally, sample),
@@ -305,7 +302,18 @@ fn streams(sock: &Socket, spec: &ConnSpec, tally: &mut Tally, sample: &mut Sampl
     let send = |st: &mut SendStats| {
         half(
             sock,
-            || transfer::send_stream(fd, cfg, prefix, total, st),
+            || match cfg.wait_subflows {
+                // A client's connection is fully established, and its path
+                // manager joins, only once the peer has acknowledged data:
+                // one write first, then wait.
+                Some(n) => {
+                    let first = (prefix + cfg.write_size as u64).min(total);
+                    transfer::send_stream(fd, cfg, prefix, first, st)?;
+                    wait_subflows(sock, n, cfg.timeout)?;
+                    transfer::send_stream(fd, cfg, first, total, st)
+                }
+                None => transfer::send_stream(fd, cfg, prefix, total, st),
+            },
             || {
                 shutdown(sock, Shutdown::Write)?;
                 if recvs {

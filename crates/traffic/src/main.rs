@@ -190,10 +190,11 @@ struct Common {
     /// TCP Fast Open: the client sends its first chunk with sendto(MSG_FASTOPEN); the server sets TCP_FASTOPEN on its listener.
     #[arg(long)]
     fastopen: bool,
-    /// Before the data phase, wait until the connection has N additional
-    /// subflows (MPTCP_INFO's mptcpi_subflows), for --timeout at most: a
-    /// test that looks at one path's share of the stream starts sending
-    /// only once that path is up.
+    /// The sending end of a stream: after the first write (MPTCP joins
+    /// only once the peer has acknowledged data), wait until the connection
+    /// has N additional subflows (MPTCP_INFO's mptcpi_subflows), for
+    /// --timeout at most, then send the rest: a test that looks at one
+    /// path's share of the stream sends it once that path is up.
     #[arg(long, value_name = "N")]
     wait_subflows: Option<u8>,
     /// Give up on connect/accept/IO after this many seconds without progress.
