@@ -45,7 +45,8 @@ SCR_TMP=$(mktemp -d /tmp/scr-test.XXXXXX)
 # shellcheck disable=SC2034 # for the test files
 SCR_COUNTERS=(connections_scrambled connections_plain connections_live
 	bytes_scrambled bytes_descrambled rx_copies rx_drops latch_refused
-	tfo_syn_data_refused peer_no_offer refused downgrades kprobe_misses)
+	tfo_syn_data_refused peer_no_offer refused downgrades keypool_empty
+	keypool_inline handshake_failed kprobe_misses)
 
 _scr_planned=0
 _scr_done=0
