@@ -56,7 +56,7 @@ test-long: tools
 	@DEBUG=1 $(MAKE) --no-print-directory module
 	@scripts/vm --debug --timeout 3600 -- tests/run stackvirt.sh
 	@DEBUG=0 $(MAKE) --no-print-directory module selftests
-	@scripts/vm --timeout 3600 -- tests/run upstream.sh
+	@scripts/vm --timeout 3600 -- tests/run upstream.sh@paper
 
 bench: module tools
 	@scripts/vm --timeout 3600 --rwdir results -- scripts/bench results

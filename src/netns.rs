@@ -38,6 +38,9 @@ const POLICY: usize = 2;
 
 /// The values of `mode`, in the order of [`Mode::from_index`].
 static MODES: Names = Names(&[c_str!("paper"), c_str!("hardened")]);
+/// The initial namespace's `mode` at load: `hardened`.  The paper's
+/// transform hides little from one path (docs/design.md, "Security").
+const MODE_DEFAULT: i32 = 1;
 /// The values of `policy`: index 1 is `required`.
 static POLICIES: Names = Names(&[c_str!("opportunistic"), c_str!("required")]);
 
@@ -79,11 +82,12 @@ unsafe impl PernetData for NetState {
     }
 
     fn init(&self, net: Net<'_>) -> Result {
-        // A new namespace starts with the initial namespace's mode and
+        // The initial namespace starts in the hardened mode, opportunistic;
+        // a new namespace starts with the initial namespace's mode and
         // policy, so that one setting there covers the containers that
         // follow; `enabled` starts at 1 everywhere.
         let (mode, policy) = if net.is_init() {
-            (0, 0)
+            (MODE_DEFAULT, 0)
         } else {
             // SAFETY: `init` runs for a registered `NetState`, and for the
             // initial namespace first; the reference ends with this call.

@@ -65,6 +65,21 @@ test_sysctl_defaults_to_1_in_every_netns() {
 	[[ $(read_value "$SYSCTL" "$ns") == 1 ]] || scr_fail "new netns: enabled is not 1" || return
 }
 
+# A fresh load offers the hardened mode, opportunistically, in the initial
+# namespace and in a namespace made after it.
+test_mode_defaults_to_hardened() {
+	local ns where dir=/proc/sys/net/mptcp_scramble
+	{ scr_unload && insmod "$SCR_MODULE"; } || scr_fail "cannot reload the module" || return
+	ns=$(scr_netns_add mode)
+	# "" is the initial namespace
+	for where in "" "$ns"; do
+		[[ $(read_value "$dir/mode" "$where") == hardened ]] ||
+			scr_fail "${where:-init_net}: mode is $(read_value "$dir/mode" "$where"), want hardened" || return
+		[[ $(read_value "$dir/policy" "$where") == opportunistic ]] ||
+			scr_fail "${where:-init_net}: policy is $(read_value "$dir/policy" "$where"), want opportunistic" || return
+	done
+}
+
 test_sysctl_is_per_netns() {
 	local a b
 	scr_load || return
@@ -133,11 +148,12 @@ test_bench_sysctl_logs_throughput() {
 }
 
 scr_ktap_header
-scr_ktap_plan 8
+scr_ktap_plan 9
 scr_run hooks_in_kallsyms test_hooks_in_kallsyms
 scr_run load_unload_20_times test_load_unload_20_times
 scr_run load_logs_a_line test_load_logs_a_line
 scr_run sysctl_defaults_to_1_in_every_netns test_sysctl_defaults_to_1_in_every_netns
+scr_run mode_defaults_to_hardened test_mode_defaults_to_hardened
 scr_run sysctl_is_per_netns test_sysctl_is_per_netns
 scr_run sysctl_rejects_bad_writes test_sysctl_rejects_bad_writes
 scr_run proc_lists_every_counter test_proc_lists_every_counter
