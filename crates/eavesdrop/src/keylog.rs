@@ -78,11 +78,11 @@ pub fn parse(text: &str) -> Result<Vec<Entry>> {
 /// The entry of a connection known by its MPTCP keys or by the tokens
 /// its MP_JOINs named; with `swapped` true when the connection's side 0
 /// is the entry's server.
-pub fn find<'a>(
-    entries: &'a [Entry],
+pub fn find(
+    entries: &[Entry],
     keys: [Option<u64>; 2],
     tokens: [Option<u32>; 2],
-) -> Option<(&'a Entry, bool)> {
+) -> Option<(&Entry, bool)> {
     entries.iter().find_map(|e| {
         for swapped in [false, true] {
             let [a, b] = if swapped {

@@ -318,9 +318,9 @@ fn with_keylog(conn: &Connection, opts: &Options) -> (Connection, Option<[[u8; 3
         keys.swap(0, 1);
         stream_keys.swap(0, 1);
     }
-    for side in 0..2 {
-        conn.keys[side] = Some(keys[side]);
-        conn.streams[side].first_dsn_exact = Some(mptcp::idsn(keys[side]).wrapping_add(1));
+    for ((k, stream), key) in conn.keys.iter_mut().zip(&mut conn.streams).zip(keys) {
+        *k = Some(key);
+        stream.first_dsn_exact = Some(mptcp::idsn(key).wrapping_add(1));
     }
     (conn, Some(stream_keys))
 }
