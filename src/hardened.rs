@@ -555,7 +555,10 @@ impl Session {
         keypair: &Keypair,
     ) -> (Self, [u8; MSG1_LEN]) {
         let (init, msg1) = Initiator::start(c, prologue, &keypair.0, &keypair.1);
-        (Self::new(Phase::ClientAwaitMsg2(init), true, prologue), msg1)
+        (
+            Self::new(Phase::ClientAwaitMsg2(init), true, prologue),
+            msg1,
+        )
     }
 
     /// The server's session, established with `prologue`.
@@ -582,7 +585,9 @@ impl Session {
     /// server keystream key, the server to client one.
     pub fn keylog(&self) -> Option<(&[u8; 16], &[u8; KEY_LEN], &[u8; KEY_LEN])> {
         match &self.phase {
-            Phase::ServerAwaitConfirm(k) | Phase::Open(k) => Some((&self.mptcp_keys, &k.stream_c2s, &k.stream_s2c)),
+            Phase::ServerAwaitConfirm(k) | Phase::Open(k) => {
+                Some((&self.mptcp_keys, &k.stream_c2s, &k.stream_s2c))
+            }
             _ => None,
         }
     }
