@@ -4,6 +4,8 @@
 //! seeds, scrambling and descrambling, accounting.  No `unsafe` here: the
 //! hooks' raw arguments arrive as safe types from [`crate::hooks`].
 
+use kernel::prelude::*;
+
 use crate::{
     counters::{add, dec, inc},
     hardened::{self, Keypair, Sender, Session},
@@ -200,6 +202,9 @@ pub(crate) fn rx_hardened(net: &NetState, session: &mut Session, data: &mut [u8]
     let counters = &net.counters;
     match session.rx(&LibCrypto, data, || take_keypair(net)) {
         Ok(out) => {
+            if out.send_len > 0 && net.keylog() {
+                keylog(session);
+            }
             add(&counters.bytes_descrambled, (data.len() - out.owned) as u64);
             RxReply {
                 owned: out.owned,
@@ -215,6 +220,31 @@ pub(crate) fn rx_hardened(net: &NetState, session: &mut Session, data: &mut [u8]
                 abort: true,
             }
         }
+    }
+}
+
+/// TEST ONLY (`keylog`=1): one kernel log line with what decrypts the
+/// connection in a capture, printed once when this end's keys appear
+/// (`mptcp-eavesdrop analyze --keylog`).  printk neither sleeps nor
+/// allocates, and may run in an int3 trap.
+fn keylog(session: &Session) {
+    if let Some((mptcp_keys, c2s, s2c)) = session.keylog() {
+        pr_info!(
+            "keylog {} {} {} {}\n",
+            Hex(&mptcp_keys[..8]),
+            Hex(&mptcp_keys[8..]),
+            Hex(c2s),
+            Hex(s2c)
+        );
+    }
+}
+
+/// Bytes as lower-case hex digits, formatted without allocating.
+struct Hex<'a>(&'a [u8]);
+
+impl core::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
     }
 }
 

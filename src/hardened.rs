@@ -467,6 +467,9 @@ pub struct Session {
     buf_len: usize,
     /// Application bytes received so far: the keystream offset.
     rx_off: u64,
+    /// The client's and the server's MPTCP keys (the prologue's head),
+    /// which name the connection in [`Session::keylog`].
+    mptcp_keys: [u8; 16],
 }
 
 /// The send side of a session: this end's keystream and how far it went.
@@ -552,21 +555,40 @@ impl Session {
         keypair: &Keypair,
     ) -> (Self, [u8; MSG1_LEN]) {
         let (init, msg1) = Initiator::start(c, prologue, &keypair.0, &keypair.1);
-        (Self::new(Phase::ClientAwaitMsg2(init), true), msg1)
+        (
+            Self::new(Phase::ClientAwaitMsg2(init), true, prologue),
+            msg1,
+        )
     }
 
     /// The server's session, established with `prologue`.
     pub fn server(prologue: &[u8; PROLOGUE_LEN]) -> Self {
-        Self::new(Phase::ServerAwaitMsg1(*prologue), false)
+        Self::new(Phase::ServerAwaitMsg1(*prologue), false, prologue)
     }
 
-    fn new(phase: Phase, client: bool) -> Self {
+    fn new(phase: Phase, client: bool, prologue: &[u8; PROLOGUE_LEN]) -> Self {
+        let mut mptcp_keys = [0u8; 16];
+        mptcp_keys.copy_from_slice(&prologue[..16]);
         Self {
             phase,
             client,
             buf: [0; MSG2_LEN],
             buf_len: 0,
             rx_off: 0,
+            mptcp_keys,
+        }
+    }
+
+    /// TEST ONLY (the `keylog` sysctl, like SSLKEYLOGFILE): what lets a
+    /// capture be decrypted, once this end's keys exist: the client's and
+    /// the server's MPTCP keys (8 bytes each, big-endian), the client to
+    /// server keystream key, the server to client one.
+    pub fn keylog(&self) -> Option<(&[u8; 16], &[u8; KEY_LEN], &[u8; KEY_LEN])> {
+        match &self.phase {
+            Phase::ServerAwaitConfirm(k) | Phase::Open(k) => {
+                Some((&self.mptcp_keys, &k.stream_c2s, &k.stream_s2c))
+            }
+            _ => None,
         }
     }
 

@@ -26,8 +26,9 @@ pub(crate) static NET_ID: PernetId<NetState> = PernetId::new();
 pub(crate) struct NetState {
     /// What happens in this namespace.
     pub(crate) counters: Counters,
-    /// `enabled`, `mode`, `policy`, and `bench` in the initial namespace.
-    sysctls: sysctl::Dir<4>,
+    /// `enabled`, `mode`, `policy`, `keylog`, and `bench` in the initial
+    /// namespace.
+    sysctls: sysctl::Dir<5>,
     proc: ProcNetFile,
 }
 
@@ -35,6 +36,7 @@ pub(crate) struct NetState {
 const ENABLED: usize = 0;
 const MODE: usize = 1;
 const POLICY: usize = 2;
+const KEYLOG: usize = 3;
 
 /// The values of `mode`, in the order of [`Mode::from_index`].
 static MODES: Names = Names(&[c_str!("paper"), c_str!("hardened")]);
@@ -60,6 +62,12 @@ impl NetState {
         }
         let mode = Mode::from_index(self.sysctls.get(MODE))?;
         Some((mode, self.sysctls.get(POLICY) == 1))
+    }
+
+    /// TEST ONLY: whether hardened connections print their keys to the
+    /// kernel log (`keylog`, docs/design.md "Interfaces").
+    pub(crate) fn keylog(&self) -> bool {
+        self.sysctls.get(KEYLOG) != 0
     }
 }
 
@@ -119,6 +127,17 @@ unsafe impl PernetData for NetState {
                     names: &POLICIES,
                 },
             },
+            // TEST ONLY, like SSLKEYLOGFILE: 1 prints each hardened
+            // connection's keys to the kernel log.  0 in every new
+            // namespace.
+            Entry {
+                name: c_str!("keylog"),
+                mode: 0o644,
+                kind: Kind::Int {
+                    initial: 0,
+                    parse: parse_enabled,
+                },
+            },
             Entry {
                 name: c_str!("bench"),
                 mode: 0o200,
@@ -127,7 +146,7 @@ unsafe impl PernetData for NetState {
         ];
         // `bench` is for the machine's administrator: only in the initial
         // namespace, not for root of a container.
-        let count = if net.is_init() { entries.len() } else { 3 };
+        let count = if net.is_init() { entries.len() } else { 4 };
         self.sysctls
             .register(net, c_str!("net/mptcp_scramble"), &entries, count)?;
         self.proc.create::<Self>(net, c_str!("mptcp_scramble"))

@@ -54,6 +54,9 @@ pub struct TruthScore {
     /// connection was not scrambled.
     pub captured_equal: u64,
     pub captured: u64,
+    /// The longest stretch of consecutive stream bytes recovered (by
+    /// either attack) and equal to the truth.
+    pub longest_exact_run: u64,
 }
 
 impl Recovery {
@@ -70,7 +73,14 @@ impl Recovery {
             ..Default::default()
         };
         let aligned = truth.get(shift..).unwrap_or(&[]);
+        let mut run = 0u64;
         for ((&p, &how), &t) in self.plain.iter().zip(&self.how).zip(aligned) {
+            if how != How::Unknown && p == t {
+                run += 1;
+                s.longest_exact_run = s.longest_exact_run.max(run);
+            } else {
+                run = 0;
+            }
             match how {
                 How::Key => {
                     s.key_decoded += 1;

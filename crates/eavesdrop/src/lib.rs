@@ -12,6 +12,7 @@ pub mod attack;
 pub mod capture;
 pub mod hexdump;
 pub mod intervals;
+pub mod keylog;
 pub mod model;
 pub mod mptcp;
 pub mod report;

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use mptcp_eavesdrop::capture;
 use mptcp_eavesdrop::model::ByteModel;
-use mptcp_eavesdrop::{hexdump, report, rewrite, streams};
+use mptcp_eavesdrop::{hexdump, keylog, report, rewrite, streams};
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +43,12 @@ impl Direction {
     }
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Paper,
+    Hardened,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Follow the MPTCP subflows in a capture of one path, report each
@@ -67,6 +73,20 @@ struct AnalyzeArgs {
     /// recovery against.
     #[arg(long)]
     truth: Option<PathBuf>,
+    /// An unrelated plaintext of the same kind (the same pattern with
+    /// another seed): the recovery scored against it is the blind-guess
+    /// baseline that --truth's figures must beat to mean anything.
+    #[arg(long)]
+    baseline_truth: Option<PathBuf>,
+    /// The connections' transform: paper (the ring) or hardened (a
+    /// preamble, then a ChaCha20 keystream; the offer `1e 04 f1 02` on
+    /// the SYNs says so).
+    #[arg(long, value_enum, default_value = "paper")]
+    mode: ModeArg,
+    /// TEST ONLY: a kernel log with the module's `keylog` lines
+    /// (net.mptcp_scramble.keylog=1), to decrypt hardened streams with.
+    #[arg(long)]
+    keylog: Option<PathBuf>,
     /// Byte model for the attack: english, http, uniform, or a sample
     /// file of the traffic to learn byte frequencies from.
     #[arg(long, default_value = "english")]
@@ -149,6 +169,19 @@ fn analyze(a: &AnalyzeArgs) -> Result<()> {
         .as_ref()
         .map(|p| read_file("--truth", p).map(|t| (p.display().to_string(), t)))
         .transpose()?;
+    let baseline = a
+        .baseline_truth
+        .as_ref()
+        .map(|p| read_file("--baseline-truth", p).map(|t| (p.display().to_string(), t)))
+        .transpose()?;
+    let keylog = match &a.keylog {
+        Some(p) => {
+            let text = read_file("--keylog", p)?;
+            keylog::parse(&String::from_utf8_lossy(&text))
+                .with_context(|| format!("--keylog {}", p.display()))?
+        }
+        None => Vec::new(),
+    };
     let cap = capture::read(path)?;
     let analysis = streams::analyze(&cap);
     if let Some(n) = a.connection {
@@ -165,6 +198,12 @@ fn analyze(a: &AnalyzeArgs) -> Result<()> {
         side: a.direction.map(Direction::side),
         model: &model,
         truth: truth.as_ref().map(|(p, t)| (p.as_str(), t.as_slice())),
+        baseline: baseline.as_ref().map(|(p, t)| (p.as_str(), t.as_slice())),
+        mode: match a.mode {
+            ModeArg::Paper => report::Mode::Paper,
+            ModeArg::Hardened => report::Mode::Hardened,
+        },
+        keylog: &keylog,
     };
     let r = report::build(
         &path.display().to_string(),

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::attack::{self, Head, How, Recovery, TruthScore};
+use crate::keylog;
 use crate::model::ByteModel;
+use crate::mptcp;
 use crate::streams::{Analysis, Connection, Grouping, Stream, SubflowInfo};
 
 /// Streams longer than this are reported but not attacked (the attack
@@ -20,6 +22,27 @@ pub struct Options<'a> {
     pub side: Option<usize>,
     pub model: &'a ByteModel,
     pub truth: Option<(&'a str, &'a [u8])>,
+    /// An unrelated truth of the same kind (another run, another seed):
+    /// the same attack scored against it is what blind guessing gives.
+    pub baseline: Option<(&'a str, &'a [u8])>,
+    /// Which transform the connections use (the offer on the wire says).
+    pub mode: Mode,
+    /// TEST ONLY: hardened-mode keys from the module's `keylog` sysctl.
+    pub keylog: &'a [keylog::Entry],
+}
+
+/// The transform of the analysed connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// The paper's ring: the keys attack and the chain attack.
+    #[default]
+    Paper,
+    /// The hardened mode: each stream starts with the kernel's 48-byte
+    /// preamble, then a ChaCha20 keystream whose key never crosses a
+    /// path.  The MPTCP keys give no seed; the chain attack is still
+    /// run, and the key log, if given, decrypts.
+    Hardened,
 }
 
 #[derive(Debug, Serialize)]
@@ -29,6 +52,7 @@ pub struct Report {
     pub tcp_segments: usize,
     pub plain_tcp_flows: usize,
     pub model: String,
+    pub mode: Mode,
     /// The stream the top-level figures (and `--truth`) are about: the
     /// analysed one with the most captured bytes.
     pub primary: Option<StreamRef>,
@@ -39,6 +63,13 @@ pub struct Report {
     pub recovered_fraction: Option<f64>,
     pub recovered_key_fraction: Option<f64>,
     pub recovered_chain_fraction: Option<f64>,
+    /// The longest stretch recovered exactly, in bytes.
+    pub longest_correct_run: Option<u64>,
+    /// The same against `--baseline-truth`.
+    pub baseline_recovered_fraction: Option<f64>,
+    pub baseline_longest_correct_run: Option<u64>,
+    /// A key log entry decrypted the primary stream.
+    pub keylog_used: bool,
     pub connections: Vec<ConnectionReport>,
     pub notes: Vec<String>,
 }
@@ -81,7 +112,11 @@ pub struct DirectionReport {
     pub unmapped_bytes: u64,
     pub key_decoded_bytes: u64,
     pub chain_guessed_bytes: u64,
+    /// Hardened mode: decrypted with a key log entry.
+    pub keylog_used: bool,
     pub truth: Option<TruthReport>,
+    /// The same recovery scored against `--baseline-truth`.
+    pub baseline: Option<TruthReport>,
     /// The start of the attack's output on the longest run.
     pub sample: Option<String>,
     /// The captured bytes fit the byte model better as they are than
@@ -106,6 +141,8 @@ pub struct TruthReport {
     /// Captured bytes equal to the truth unchanged: 1.0 means the
     /// connection was not scrambled at all.
     pub captured_plain_fraction: Option<f64>,
+    /// The longest stretch of consecutive bytes recovered exactly.
+    pub longest_correct_run: u64,
     pub counts: TruthScore,
 }
 
@@ -153,6 +190,9 @@ pub fn build(
         if opts.connection.is_some_and(|n| n != conn.number) {
             continue;
         }
+        let keys_seen = conn.keys.iter().all(Option::is_some);
+        let (conn, stream_keys) = with_keylog(conn, opts);
+        let conn = &conn;
         let mut directions = Vec::new();
         for side in 0..2 {
             let stream = &conn.streams[side];
@@ -181,12 +221,19 @@ pub fn build(
                     },
                 ));
             }
-            directions.push(direction(conn, side, name, &mut notes, opts));
+            directions.push(direction(
+                conn,
+                side,
+                name,
+                &mut notes,
+                opts,
+                stream_keys.map(|k| k[side]),
+            ));
         }
         connections.push(ConnectionReport {
             number: conn.number,
             grouping: conn.grouping,
-            keys_seen: conn.keys.iter().all(Option::is_some),
+            keys_seen,
             client_key: conn.keys[0].map(|k| format!("{k:016x}")),
             server_key: conn.keys[1].map(|k| format!("{k:016x}")),
             subflows: conn.subflows.clone(),
@@ -204,6 +251,7 @@ pub fn build(
         tcp_segments,
         plain_tcp_flows: analysis.plain_tcp_flows,
         model: opts.model.name.clone(),
+        mode: opts.mode,
         primary: primary.clone(),
         keys_seen: false,
         coverage_fraction: None,
@@ -212,6 +260,10 @@ pub fn build(
         recovered_fraction: None,
         recovered_key_fraction: None,
         recovered_chain_fraction: None,
+        longest_correct_run: None,
+        baseline_recovered_fraction: None,
+        baseline_longest_correct_run: None,
+        keylog_used: false,
         connections,
         notes,
     };
@@ -226,21 +278,51 @@ pub fn build(
             for d in conn.directions.iter_mut() {
                 if d.direction != p.direction {
                     d.truth = None;
+                    d.baseline = None;
                 }
             }
             if let Some(d) = conn.directions.iter().find(|d| d.direction == p.direction) {
                 report.coverage_fraction = Some(d.coverage_fraction);
                 report.longest_run = Some(d.longest_run);
                 report.window_fraction = Some(d.window_fraction);
+                report.keylog_used = d.keylog_used;
                 if let Some(t) = &d.truth {
                     report.recovered_fraction = Some(t.recovered_fraction);
                     report.recovered_key_fraction = Some(t.recovered_key_fraction);
                     report.recovered_chain_fraction = Some(t.recovered_chain_fraction);
+                    report.longest_correct_run = Some(t.longest_correct_run);
+                }
+                if let Some(b) = &d.baseline {
+                    report.baseline_recovered_fraction = Some(b.recovered_fraction);
+                    report.baseline_longest_correct_run = Some(b.longest_correct_run);
                 }
             }
         }
     }
     report
+}
+
+/// Hardened mode with a key log: the connection as the key log's entry
+/// for it completes it (both MPTCP keys, so each stream's first DSN, even
+/// on a path that saw only a join), and each side's keystream key.
+fn with_keylog(conn: &Connection, opts: &Options) -> (Connection, Option<[[u8; 32]; 2]>) {
+    let mut conn = conn.clone();
+    if opts.mode != Mode::Hardened {
+        return (conn, None);
+    }
+    let Some((e, swapped)) = keylog::find(opts.keylog, conn.keys, conn.tokens) else {
+        return (conn, None);
+    };
+    let (mut keys, mut stream_keys) = (e.mptcp_keys, e.stream_keys);
+    if swapped {
+        keys.swap(0, 1);
+        stream_keys.swap(0, 1);
+    }
+    for ((k, stream), key) in conn.keys.iter_mut().zip(&mut conn.streams).zip(keys) {
+        *k = Some(key);
+        stream.first_dsn_exact = Some(mptcp::idsn(key).wrapping_add(1));
+    }
+    (conn, Some(stream_keys))
 }
 
 fn direction(
@@ -249,6 +331,7 @@ fn direction(
     name: String,
     notes: &mut Vec<String>,
     opts: &Options,
+    stream_key: Option<[u8; 32]>,
 ) -> DirectionReport {
     let stream: &Stream = &conn.streams[side];
     let len = stream.stream_len();
@@ -282,7 +365,9 @@ fn direction(
         unmapped_bytes: stream.unmapped,
         key_decoded_bytes: 0,
         chain_guessed_bytes: 0,
+        keylog_used: false,
         truth: None,
+        baseline: None,
         sample: None,
         looks_plain: false,
     };
@@ -293,65 +378,102 @@ fn direction(
         ));
         return report;
     }
-    let seed = conn.seed(side);
-    let head = match (&seed, report.start_exact) {
-        (Some(s), true) => Head::Seed(s),
-        (_, true) => Head::Start,
-        (_, false) => Head::Unknown,
+    // Hardened mode: the application's bytes start after the kernel's
+    // preamble, which a known stream start lets the attacks skip.
+    let hardened = opts.mode == Mode::Hardened;
+    let pre = if hardened && report.start_exact {
+        keylog::preamble_len(side)
+    } else {
+        0
     };
-    let rec = attack::recover(len as usize, &runs, head, opts.model);
+    let runs: Vec<(u64, &[u8])> = runs
+        .iter()
+        .filter_map(|&(off, bytes)| {
+            let skip = usize::try_from(pre.saturating_sub(off)).ok()?;
+            let bytes = bytes.get(skip..)?;
+            (!bytes.is_empty()).then_some((off.saturating_sub(pre), bytes))
+        })
+        .collect();
+    let len = len - pre.min(len);
+    let rec = match (hardened, stream_key) {
+        (true, Some(key)) if report.start_exact => {
+            report.keylog_used = true;
+            keylog::decrypt(len as usize, &runs, &key)
+        }
+        // The MPTCP keys give no seed, nor anything of the stream's head.
+        (true, _) => attack::recover(len as usize, &runs, Head::Unknown, opts.model),
+        (false, _) => {
+            let seed = conn.seed(side);
+            let head = match (&seed, report.start_exact) {
+                (Some(s), true) => Head::Seed(s),
+                (_, true) => Head::Start,
+                (_, false) => Head::Unknown,
+            };
+            attack::recover(len as usize, &runs, head, opts.model)
+        }
+    };
     report.key_decoded_bytes = rec.count(How::Key);
     report.chain_guessed_bytes = rec.count(How::Chain);
     report.sample = sample(&rec, &runs);
     report.looks_plain = looks_plain(&rec, &runs, opts.model);
+    let at = (conn.number, name.as_str(), report.start_exact, len);
     if let Some((file, truth)) = opts.truth {
-        // Without the keys the stream's start is the first byte seen, maybe
-        // later than the truth's start: find the offset from the scrambled
-        // bytes, else align the ends.
-        let found = (!report.start_exact)
-            .then(|| attack::align(truth, &runs))
-            .flatten();
-        let (shifts, alignment) = if report.start_exact {
-            (vec![0], Aligned::Start)
-        } else if let Some(a) = found {
-            if a.ties > 0 {
-                notes.push(format!(
-                    "connection {} {name}: {} other offsets in the truth fit the capture as well (a repeating truth); scored at the first",
-                    conn.number, a.ties
-                ));
-            }
-            (vec![a.shift], Aligned::Search)
-        } else {
-            let tail = (truth.len() as u64).saturating_sub(len) as usize;
-            (
-                vec![0, tail.saturating_sub(1), tail, tail + 1],
-                Aligned::End,
-            )
-        };
-        let best = shifts
-            .into_iter()
-            .map(|shift| (shift, rec.score(truth, &runs, shift)))
-            .max_by_key(|(_, s)| (s.key_exact + s.chain_exact, s.captured_equal));
-        let Some((shift, s)) = best else {
-            return report;
-        };
-        let total = s.truth_bytes;
-        report.truth = Some(TruthReport {
-            file: file.into(),
-            truth_bytes: total,
-            length_matches: total == len,
-            truth_offset: shift as u64,
-            alignment,
-            recovered_fraction: fraction(s.key_exact + s.chain_exact, total),
-            recovered_key_fraction: fraction(s.key_exact, total),
-            recovered_chain_fraction: fraction(s.chain_exact, total),
-            chain_accuracy: (s.chain_guessed > 0).then(|| fraction(s.chain_exact, s.chain_guessed)),
-            captured_plain_fraction: (s.captured > 0)
-                .then(|| fraction(s.captured_equal, s.captured)),
-            counts: s,
-        });
+        report.truth = score_truth(file, truth, &rec, &runs, at, notes);
+    }
+    if let Some((file, truth)) = opts.baseline {
+        report.baseline = score_truth(file, truth, &rec, &runs, at, &mut Vec::new());
     }
     report
+}
+
+/// Scores the recovery against `truth`.  Without the keys the stream's
+/// start is the first byte seen, maybe later than the truth's start: the
+/// offset is found from the scrambled bytes, else the ends are aligned.
+fn score_truth(
+    file: &str,
+    truth: &[u8],
+    rec: &Recovery,
+    runs: &[(u64, &[u8])],
+    (number, name, start_exact, len): (usize, &str, bool, u64),
+    notes: &mut Vec<String>,
+) -> Option<TruthReport> {
+    let found = (!start_exact).then(|| attack::align(truth, runs)).flatten();
+    let (shifts, alignment) = if start_exact {
+        (vec![0], Aligned::Start)
+    } else if let Some(a) = found {
+        if a.ties > 0 {
+            notes.push(format!(
+                "connection {number} {name}: {} other offsets in the truth fit the capture as well (a repeating truth); scored at the first",
+                a.ties
+            ));
+        }
+        (vec![a.shift], Aligned::Search)
+    } else {
+        let tail = (truth.len() as u64).saturating_sub(len) as usize;
+        (
+            vec![0, tail.saturating_sub(1), tail, tail + 1],
+            Aligned::End,
+        )
+    };
+    let (shift, s) = shifts
+        .into_iter()
+        .map(|shift| (shift, rec.score(truth, runs, shift)))
+        .max_by_key(|(_, s)| (s.key_exact + s.chain_exact, s.captured_equal))?;
+    let total = s.truth_bytes;
+    Some(TruthReport {
+        file: file.into(),
+        truth_bytes: total,
+        length_matches: total == len,
+        truth_offset: shift as u64,
+        alignment,
+        recovered_fraction: fraction(s.key_exact + s.chain_exact, total),
+        recovered_key_fraction: fraction(s.key_exact, total),
+        recovered_chain_fraction: fraction(s.chain_exact, total),
+        chain_accuracy: (s.chain_guessed > 0).then(|| fraction(s.chain_exact, s.chain_guessed)),
+        captured_plain_fraction: (s.captured > 0).then(|| fraction(s.captured_equal, s.captured)),
+        longest_correct_run: s.longest_exact_run,
+        counts: s,
+    })
 }
 
 /// Whether the captured bytes score clearly better under `model` than
@@ -496,6 +618,11 @@ pub fn human(r: &Report) -> String {
                         .map(|a| format!("; {} of its guesses right", pct(a)))
                         .unwrap_or_default()
                 );
+                let _ = writeln!(
+                    o,
+                    "    longest stretch recovered exactly: {} bytes",
+                    t.longest_correct_run
+                );
                 if t.captured_plain_fraction.is_some_and(|f| f > 0.99) && !d.looks_plain {
                     let _ = writeln!(
                         o,
@@ -504,6 +631,19 @@ pub fn human(r: &Report) -> String {
                 }
             }
         }
+    }
+    if let (Some(f), Some(run)) = (
+        r.baseline_recovered_fraction,
+        r.baseline_longest_correct_run,
+    ) {
+        let _ = writeln!(
+            o,
+            "\nbaseline: the same attack against the unrelated --baseline-truth recovers {} (longest stretch {run} bytes)",
+            pct(f)
+        );
+    }
+    if r.keylog_used {
+        let _ = writeln!(o, "decrypted with the key log (TEST ONLY)");
     }
     if r.connections.is_empty() {
         let _ = writeln!(o, "\nno MPTCP connection found");

@@ -19,6 +19,9 @@ fn analyse(bytes: &[u8]) {
         side: None,
         model: &model,
         truth: Some(("truth", &truth)),
+        baseline: Some(("baseline", &truth)),
+        mode: report::Mode::Paper,
+        keylog: &[],
     };
     let r = report::build(
         "fuzz",

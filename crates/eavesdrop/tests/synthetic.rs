@@ -400,3 +400,121 @@ fn a_reused_four_tuple_is_a_new_connection() {
         assert_eq!(conn.streams[0].runs(), vec![(0, &plain[..])]);
     }
 }
+
+/// A hardened stream (docs/design.md, "Hardened mode, byte-exact"): the
+/// client's 48-byte preamble, then `plain` under the keystream of `key`.
+fn hardened_stream(plain: &[u8], key: &[u8; 32]) -> Vec<u8> {
+    use hardened::{Keystream, RustCrypto, CLIENT_PREAMBLE_LEN};
+    let mut c: Vec<u8> = (0..CLIENT_PREAMBLE_LEN as u8)
+        .map(|i| i.wrapping_mul(91))
+        .collect();
+    let mut body = plain.to_vec();
+    Keystream::new(&RustCrypto, key).apply(0, &mut body);
+    c.extend_from_slice(&body);
+    c
+}
+
+#[test]
+fn hardened_stream_is_read_only_with_the_key_log() {
+    use mptcp_eavesdrop::keylog::Entry;
+    use mptcp_eavesdrop::report::{self, Mode};
+
+    let key = [0x5a; 32];
+    let plain = text(3000);
+    let other = text(3100)[100..].to_vec();
+    let c = hardened_stream(&plain, &key);
+    let first = mptcp::idsn(CLIENT_KEY).wrapping_add(1);
+    let isn = 500u32;
+    // Path 1: the handshake, then the stream's first 1548 bytes.
+    let mut p1 = vec![
+        Seg {
+            from_client: true,
+            seq: isn,
+            syn: true,
+            ack: false,
+            opts: mp_capable(&[], None),
+            payload: &[],
+        },
+        Seg {
+            from_client: false,
+            seq: 7000,
+            syn: true,
+            ack: true,
+            opts: mp_capable(&[SERVER_KEY], None),
+            payload: &[],
+        },
+        seg(
+            true,
+            isn + 1,
+            mp_capable(&[CLIENT_KEY, SERVER_KEY], None),
+            &[],
+        ),
+    ];
+    for at in (0..1548).step_by(516) {
+        p1.push(seg(
+            true,
+            isn + 1 + at as u32,
+            dss(
+                None,
+                Some((first + at as u64, true, 1 + at as u32, 516)),
+                false,
+            ),
+            &c[at..at + 516],
+        ));
+    }
+    // Path 2: only a join, then the rest.
+    let jisn = 90u32;
+    let mut join = vec![30, 12, 0x10, 1];
+    join.extend_from_slice(&mptcp::token(SERVER_KEY).to_be_bytes());
+    join.extend_from_slice(&[1, 2, 3, 4]);
+    let mut p2 = vec![Seg {
+        from_client: true,
+        seq: jisn,
+        syn: true,
+        ack: false,
+        opts: join,
+        payload: &[],
+    }];
+    let rest = c.len() - 1548;
+    p2.push(seg(
+        true,
+        jisn + 1,
+        dss(None, Some((first + 1548, true, 1, rest as u16)), false),
+        &c[1548..],
+    ));
+    let entries = [Entry {
+        mptcp_keys: [CLIENT_KEY, SERVER_KEY],
+        stream_keys: [key, [0; 32]],
+    }];
+    let model = ByteModel::english();
+    for (segs, path, carried) in [(&p1, C1, 1500u64), (&p2, C2, 1500)] {
+        let cap = capture::parse(&pcap(path, S, segs)).expect("parse");
+        let analysis = streams::analyze(&cap);
+        let run = |keylog: &[Entry]| {
+            let opts = report::Options {
+                connection: None,
+                side: Some(0),
+                model: &model,
+                truth: Some(("truth", &plain)),
+                baseline: Some(("baseline", &other)),
+                mode: Mode::Hardened,
+                keylog,
+            };
+            report::build("t", 0, 0, &analysis, &opts)
+        };
+        let blind = run(&[]);
+        let d = &blind.connections[0].directions[0];
+        assert_eq!(d.key_decoded_bytes, 0);
+        assert!(blind.longest_correct_run.expect("scored") < 16);
+        assert!(blind.baseline_recovered_fraction.is_some());
+        let keyed = run(&entries);
+        assert!(keyed.keylog_used);
+        let t = keyed.connections[0].directions[0]
+            .truth
+            .as_ref()
+            .expect("truth");
+        assert_eq!(t.counts.key_decoded, carried);
+        assert_eq!(t.counts.key_exact, carried);
+        assert_eq!(t.truth_offset, 0);
+    }
+}
