@@ -36,6 +36,44 @@ fn seg(from_client: bool, seq: u32, opts: Vec<u8>, payload: &[u8]) -> Seg<'_> {
     }
 }
 
+/// The client's MP_CAPABLE SYN at subflow sequence `isn` (RFC 8684
+/// section 3.1).
+fn syn(isn: u32) -> Seg<'static> {
+    Seg {
+        from_client: true,
+        seq: isn,
+        syn: true,
+        ack: false,
+        opts: mp_capable(&[], None),
+        payload: &[],
+    }
+}
+
+/// A subflow's MP_CAPABLE three-way handshake (RFC 8684 section 3.1): the
+/// SYN at `isn`, the server's SYN-ACK with its key at `server_isn`, and the
+/// third ACK with both keys, carrying `data` (the first bytes of the
+/// stream, its data-level length in the option) when it is not empty.
+fn handshake(isn: u32, server_isn: u32, client_key: u64, data: &[u8]) -> Vec<Seg<'_>> {
+    let data_len = (!data.is_empty()).then(|| u16::try_from(data.len()).expect("one segment"));
+    vec![
+        syn(isn),
+        Seg {
+            from_client: false,
+            seq: server_isn,
+            syn: true,
+            ack: true,
+            opts: mp_capable(&[SERVER_KEY], None),
+            payload: &[],
+        },
+        seg(
+            true,
+            isn + 1,
+            mp_capable(&[client_key, SERVER_KEY], data_len),
+            data,
+        ),
+    ]
+}
+
 /// A pcap of `segs` on the path between `client` and `server` (IPv6).
 fn pcap(client: (Ipv6Addr, u16), server: (Ipv6Addr, u16), segs: &[Seg]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -134,29 +172,8 @@ fn initial_subflow_with_every_kind_of_mapping() {
     let first = mptcp::idsn(CLIENT_KEY).wrapping_add(1);
     let server_first = mptcp::idsn(SERVER_KEY).wrapping_add(1);
     let isn = 1000u32;
-    let segs = vec![
-        Seg {
-            from_client: true,
-            seq: isn,
-            syn: true,
-            ack: false,
-            opts: mp_capable(&[], None),
-            payload: &[],
-        },
-        Seg {
-            from_client: false,
-            seq: 7000,
-            syn: true,
-            ack: true,
-            opts: mp_capable(&[SERVER_KEY], None),
-            payload: &[],
-        },
-        seg(
-            true,
-            isn + 1,
-            mp_capable(&[CLIENT_KEY, SERVER_KEY], None),
-            &[],
-        ),
+    let mut segs = handshake(isn, 7000, CLIENT_KEY, &[]);
+    segs.extend([
         // One mapping of 1500 bytes, carried on the first of three segments.
         seg(
             true,
@@ -205,7 +222,7 @@ fn initial_subflow_with_every_kind_of_mapping() {
             &[],
         ),
         seg(false, 7001, dss(Some(first + 5001), None, false), &[]),
-    ];
+    ]);
     let cap = capture::parse(&pcap(C1, S, &segs)).expect("parse");
     let analysis = streams::analyze(&cap);
     assert_eq!(analysis.connections.len(), 1);
@@ -239,30 +256,7 @@ fn initial_subflow_with_every_kind_of_mapping() {
 fn data_on_the_mp_capable_ack_starts_at_idsn_plus_one() {
     let plain = text(300);
     let isn = 77u32;
-    let segs = vec![
-        Seg {
-            from_client: true,
-            seq: isn,
-            syn: true,
-            ack: false,
-            opts: mp_capable(&[], None),
-            payload: &[],
-        },
-        Seg {
-            from_client: false,
-            seq: 9,
-            syn: true,
-            ack: true,
-            opts: mp_capable(&[SERVER_KEY], None),
-            payload: &[],
-        },
-        seg(
-            true,
-            isn + 1,
-            mp_capable(&[CLIENT_KEY, SERVER_KEY], Some(300)),
-            &plain,
-        ),
-    ];
+    let segs = handshake(isn, 9, CLIENT_KEY, &plain);
     let cap = capture::parse(&pcap(C1, S, &segs)).expect("parse");
     let analysis = streams::analyze(&cap);
     let stream = &analysis.connections[0].streams[0];
@@ -341,53 +335,21 @@ fn subflows_without_handshake_are_grouped_by_data_sequence() {
 #[test]
 fn a_reused_four_tuple_is_a_new_connection() {
     let plain = text(200);
-    let handshake = |isn: u32, client_key: u64| {
+    let subflow = |isn: u32, client_key: u64| {
         let first = mptcp::idsn(client_key).wrapping_add(1);
-        vec![
-            Seg {
-                from_client: true,
-                seq: isn,
-                syn: true,
-                ack: false,
-                opts: mp_capable(&[], None),
-                payload: &[],
-            },
-            Seg {
-                from_client: false,
-                seq: 5,
-                syn: true,
-                ack: true,
-                opts: mp_capable(&[SERVER_KEY], None),
-                payload: &[],
-            },
-            seg(
-                true,
-                isn + 1,
-                mp_capable(&[client_key, SERVER_KEY], None),
-                &[],
-            ),
-            seg(
-                true,
-                isn + 1,
-                dss(None, Some((first, true, 1, 200)), false),
-                &plain,
-            ),
-        ]
+        let mut segs = handshake(isn, 5, client_key, &[]);
+        segs.push(seg(
+            true,
+            isn + 1,
+            dss(None, Some((first, true, 1, 200)), false),
+            &plain,
+        ));
+        segs
     };
-    let mut segs = handshake(100, CLIENT_KEY);
+    let mut segs = subflow(100, CLIENT_KEY);
     // The SYN retransmitted: still the same subflow.
-    segs.insert(
-        1,
-        Seg {
-            from_client: true,
-            seq: 100,
-            syn: true,
-            ack: false,
-            opts: mp_capable(&[], None),
-            payload: &[],
-        },
-    );
-    segs.extend(handshake(90_000, CLIENT_KEY ^ 1));
+    segs.insert(1, syn(100));
+    segs.extend(subflow(90_000, CLIENT_KEY ^ 1));
     let cap = capture::parse(&pcap(C1, S, &segs)).expect("parse");
     let analysis = streams::analyze(&cap);
     assert_eq!(analysis.connections.len(), 2);
@@ -426,30 +388,7 @@ fn hardened_stream_is_read_only_with_the_key_log() {
     let first = mptcp::idsn(CLIENT_KEY).wrapping_add(1);
     let isn = 500u32;
     // Path 1: the handshake, then the stream's first 1548 bytes.
-    let mut p1 = vec![
-        Seg {
-            from_client: true,
-            seq: isn,
-            syn: true,
-            ack: false,
-            opts: mp_capable(&[], None),
-            payload: &[],
-        },
-        Seg {
-            from_client: false,
-            seq: 7000,
-            syn: true,
-            ack: true,
-            opts: mp_capable(&[SERVER_KEY], None),
-            payload: &[],
-        },
-        seg(
-            true,
-            isn + 1,
-            mp_capable(&[CLIENT_KEY, SERVER_KEY], None),
-            &[],
-        ),
-    ];
+    let mut p1 = handshake(isn, 7000, CLIENT_KEY, &[]);
     for at in (0..1548).step_by(516) {
         p1.push(seg(
             true,
