@@ -43,6 +43,12 @@ mitm_start() {
 	}
 }
 
+# relay_reported KEY VALUE: the relay's last report on connection 0 says
+# KEY is VALUE (it writes one every 100 ms, the bytes before the report).
+relay_reported() {
+	[[ $(scr_json "$SCR_TMP/mitm/0.json" "$1") == "$2" ]]
+}
+
 mitm_stop() {
 	sleep 0.3 # its last report
 	kill "$MITM" 2>/dev/null
@@ -87,10 +93,13 @@ test_one_path_the_man_in_the_middle_reads_everything() {
 	ip -n "$SCR_CLI" mptcp endpoint flush
 	mitm_start || return
 	exchange onepath "$lines" || rc=1
+	expected "$lines"
+	# Every byte crossed the relay before the server got it; its report
+	# follows within 100 ms, or later on a loaded machine.
+	scr_wait_for relay_reported plain_c2s "$(stat -c %s "$SCR_TMP/expected")"
 	mitm_stop
 	scr_subflow_endpoints 2
 	((rc == 0)) || { scr_fail "the exchange failed through the relay"; return 1; }
-	expected "$lines"
 	cmp -s "$SCR_TMP/onepath.recv" "$SCR_TMP/expected" ||
 		scr_fail "the server did not get the stream intact" || return
 	[[ $(scr_json "$SCR_TMP/mitm/0.json" keyed) == True ]] ||

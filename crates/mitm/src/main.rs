@@ -7,8 +7,9 @@
 //! 3.1), maps each payload to its data stream offset with the DSS mapping
 //! (section 3.3), lets [`Relay`] rewrite it in place and fixes the TCP
 //! checksum.  Packets it cannot relay yet are dropped: TCP sends them
-//! again.  Every 100 ms it writes, per connection N, `N.json` (the state),
-//! `N.c2s` and `N.s2c` (the application bytes it decrypted) to `--out`.
+//! again.  Every 100 ms it writes, per connection N, `N.c2s` and `N.s2c`
+//! (the application bytes it decrypted), then `N.json` (the state, with
+//! their lengths) to `--out`, each replaced whole.
 
 use std::{
     collections::HashMap,
@@ -311,14 +312,27 @@ impl State {
                 join_keys_server_side: relay.and_then(Relay::join_keys).map(|(_, s)| hex(s)),
             };
             let base = out.join(conn.id.to_string());
-            fs::write(base.with_extension("json"), serde_json::to_vec(&report)?)?;
+            // The bytes first, the report last: a reader that sees a report
+            // finds at least the bytes it counts.
             if let Some(r) = relay {
-                fs::write(base.with_extension("c2s"), r.plain_c2s.bytes())?;
-                fs::write(base.with_extension("s2c"), r.plain_s2c.bytes())?;
+                write_whole(&base.with_extension("c2s"), r.plain_c2s.bytes())?;
+                write_whole(&base.with_extension("s2c"), r.plain_s2c.bytes())?;
             }
+            write_whole(&base.with_extension("json"), &serde_json::to_vec(&report)?)?;
         }
         Ok(())
     }
+}
+
+/// Replaces `path` with `bytes` at once (a temporary file renamed over
+/// it), so that a reader, or a kill between two writes, never leaves a
+/// truncated file.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
 fn main() -> Result<()> {
