@@ -281,21 +281,21 @@ fn for_each_word<'a>(
 ) -> (usize, &'a mut [u8]) {
     let mut rings = buf.chunks_exact_mut(RING_LEN);
     for block in &mut rings {
-        for (chunk, word) in block.chunks_exact_mut(8).zip(ring.iter_mut()) {
+        for (chunk, word) in block.as_chunks_mut::<8>().0.iter_mut().zip(ring.iter_mut()) {
             step(chunk, word);
         }
     }
     // A copy for the variable number of remaining words, so that the loop
     // above indexes `ring` by constants only and keeps it in registers.
-    let mut words = rings.into_remainder().chunks_exact_mut(8);
+    let (words, rest) = rings.into_remainder().as_chunks_mut::<8>();
     let mut tail_ring = *ring;
     let mut done = 0;
-    for (chunk, word) in (&mut words).zip(tail_ring.iter_mut()) {
+    for (chunk, word) in words.iter_mut().zip(tail_ring.iter_mut()) {
         step(chunk, word);
         done += 1;
     }
     *ring = tail_ring;
-    (done, words.into_remainder())
+    (done, rest)
 }
 
 #[inline(always)]
