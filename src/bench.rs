@@ -11,7 +11,11 @@ use crate::{
     hardened::{wipe, Crypto, Keystream, BASE_POINT},
     keypool,
     scrambler::{State, SEED_LEN},
-    sys::{self, crypto::LibCrypto, sysctl},
+    sys::{
+        self,
+        crypto::{self, Impl, LibCrypto},
+        sysctl,
+    },
 };
 
 /// Size of one call, as a large receive or send chunk.
@@ -56,6 +60,14 @@ fn run() -> Result {
         Keystream::new(&LibCrypto, &seed).apply(offset, b);
         offset += b.len() as u64;
     });
+    // The two ChaCha20s the keystream picks from by context: the one
+    // above (process context: the architecture's, SIMD where there is
+    // one) and the generic C one an int3-trapped handler takes.
+    let mut counter = 0u32;
+    let generic = measure(&mut buf, |b| {
+        crypto::chacha20(&seed, &[0; 12], counter, b, Impl::Generic);
+        counter = counter.wrapping_add((b.len() / 64) as u32);
+    });
     // One X25519 keypair as the pool makes them (random bytes and a
     // scalar multiplication of the base point): microseconds each.
     const KEYPAIRS: i64 = 16;
@@ -84,7 +96,7 @@ fn run() -> Result {
     };
     pr_info!(
         "bench: {} KiB calls, MB/s: memcpy {}, scramble reference {} fast {}, \
-         descramble reference {} fast {}, hardened keystream {}; \
+         descramble reference {} fast {}, hardened keystream {} (generic ChaCha20 {}); \
          X25519 keypair {} us, keypairs ready {}/{}, taken {}\n",
         BUF_LEN / 1024,
         memcpy,
@@ -93,6 +105,7 @@ fn run() -> Result {
         descramble_ref,
         descramble,
         hardened,
+        generic,
         keypair_us,
         ready,
         keypool::POOL_LEN,
