@@ -33,8 +33,14 @@ kernel: setup
 	@scripts/build-kernel $(KERNEL_FLAGS) >/dev/null
 
 # Kbuild (see ./Kbuild) builds the module against the cached kernel tree.
+# An objtool warning fails the build (6.12 has no CONFIG_OBJTOOL_WERROR):
+# it means code objtool cannot follow, such as a panic call it does not
+# know as noreturn.
 module: kernel
-	@$(MAKE) -C "$$(scripts/build-kernel $(KERNEL_FLAGS) 2>/dev/null)" M=$(CURDIR) LLVM=$(LLVM) modules
+	@out=$$($(MAKE) -C "$$(scripts/build-kernel $(KERNEL_FLAGS) 2>/dev/null)" M=$(CURDIR) LLVM=$(LLVM) modules 2>&1); \
+	rc=$$?; printf '%s\n' "$$out"; [ $$rc -eq 0 ] || exit $$rc; \
+	if printf '%s\n' "$$out" | grep -q 'warning: objtool:'; then \
+		echo "module: objtool warnings are errors" >&2; exit 1; fi
 
 # The kernel's own MPTCP selftest programs, for tests/upstream.sh.
 selftests: kernel
