@@ -17,6 +17,8 @@
 //! offsets (offset 0: the first byte after the sender's IDSN, preamble
 //! included), in any order and any number of times (retransmissions).
 
+use std::collections::BTreeMap;
+
 use hardened::{
     Crypto, Initiator, Keys, Keystream, RustCrypto, CLIENT_PREAMBLE_LEN, KEY_LEN, MSG1_LEN,
     MSG2_LEN, PROLOGUE_LEN, SERVER_PREAMBLE_LEN,
@@ -106,9 +108,13 @@ pub struct Relay {
 }
 
 /// Decrypted application bytes of one direction, kept contiguous from
-/// offset 0, up to a cap.
+/// offset 0, up to a cap.  Pieces past a gap (a segment lost before the
+/// relay saw it, which TCP sends again later) wait until the gap is
+/// filled.
 pub struct Plain {
     bytes: Vec<u8>,
+    /// Pieces beyond `bytes`, by offset.
+    pending: BTreeMap<usize, Vec<u8>>,
     cap: usize,
 }
 
@@ -116,6 +122,7 @@ impl Plain {
     fn new(cap: usize) -> Self {
         Self {
             bytes: Vec::new(),
+            pending: BTreeMap::new(),
             cap,
         }
     }
@@ -124,13 +131,34 @@ impl Plain {
         let Ok(at) = usize::try_from(offset) else {
             return;
         };
-        if at > self.bytes.len() {
-            return; // a gap: the tail is kept only while contiguous
+        if at >= self.cap {
+            return;
         }
-        let end = (at + data.len()).min(self.cap);
+        let data = &data[..data.len().min(self.cap - at)];
+        if at > self.bytes.len() {
+            let slot = self.pending.entry(at).or_default();
+            if data.len() > slot.len() {
+                *slot = data.to_vec();
+            }
+            return;
+        }
+        self.append(at, data);
+        // What waited for this piece.
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() > self.bytes.len() {
+                break;
+            }
+            let (at, piece) = entry.remove_entry();
+            self.append(at, &piece);
+        }
+    }
+
+    /// Appends what `data`, at `at` (at most the current length), adds.
+    fn append(&mut self, at: usize, data: &[u8]) {
+        let end = at + data.len();
         if end > self.bytes.len() {
             let from = self.bytes.len() - at;
-            self.bytes.extend_from_slice(&data[from..end - at]);
+            self.bytes.extend_from_slice(&data[from..]);
         }
     }
 
@@ -327,6 +355,22 @@ mod tests {
     use hardened::Session;
 
     const OFFER: [u8; 4] = [0x1e, 0x04, 0xf1, 0x02];
+
+    #[test]
+    fn plain_fills_gaps_when_the_missing_piece_comes() {
+        let text: Vec<u8> = (0..100u8).collect();
+        let mut p = Plain::new(90);
+        p.put(0, &text[..10]);
+        p.put(30, &text[30..40]); // past a gap
+        p.put(20, &text[20..30]); // past it still
+        assert_eq!(p.bytes(), &text[..10]);
+        p.put(10, &text[10..25]); // fills it, overlapping what waited
+        assert_eq!(p.bytes(), &text[..40]);
+        p.put(5, &text[5..15]); // a retransmission of what is kept
+        p.put(40, &text[40..100]); // up to the cap
+        assert_eq!(p.bytes(), &text[..90]);
+        assert!(p.pending.is_empty());
+    }
 
     /// Carries `bytes` from one end's stream through the relay, in pieces
     /// of `step`, each piece offered until the relay takes it.
