@@ -102,13 +102,18 @@ csum_errors() {
 # csum_transfer NAME PORT DEV [JOINS]: 16 MiB client to server at 10 Mbit/s
 # per path (long enough to outlast the corruption), DSS checksums on, DEV
 # corrupted in the middle (see corrupt_window).  Returns the transfer's
-# status; sets $csum_failed to the checksum failures seen.
+# status; sets $csum_failed to the checksum failures seen.  Each end gives
+# up after 60 s without progress: what was in flight on a subflow reset
+# by MP_FAIL goes again on the other only when MPTCP's retransmission
+# timer fires, with backoff; on the debug kernel on a loaded host the
+# two-subflow transfer once made no progress for 30 s (not seen to stall
+# for good).
 csum_transfer() {
 	local pid rc
 	corrupt_e0=$(csum_errors)
 	corrupt_base=$(scr_counter "$SCR_SRV" bytes_descrambled)
 	scr_shape 10mbit
-	scr_transfer "$1" "10.0.1.2:$2" --bytes $((16 * MB)) --pattern digits --timeout 30 \
+	scr_transfer "$1" "10.0.1.2:$2" --bytes $((16 * MB)) --pattern digits --timeout 60 \
 		::client --mark "$MARK" &
 	pid=$!
 	corrupt_window "$1" "$3" "$pid" "${4:-}"
