@@ -76,8 +76,8 @@ scr_kernel_dir() { echo "$SCR_CACHE/kernel-$1-$(scr_base_key "$1")"; }
 # Kernel options for a guest emulated by TCG, where the CPU runs 10 to 50
 # times slower than native and is descheduled whenever the host is busy:
 # RCU's stall detector (the test kernels' only lockup detector) then
-# reports a stall after its default 21 s on work that takes well under a
-# second on hardware (CI saw one on a loaded host).  Its timeout is raised
+# would report a stall after its default 21 s on work that takes well
+# under a second on hardware.  Its timeout is raised
 # to the 100 s syzbot uses for its KVM guests (its TCG guests use 300):
 # a CPU that really stops passing quiescent states is still reported,
 # and a hung test also ends by its timeout.
