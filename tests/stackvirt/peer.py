@@ -24,12 +24,15 @@
                                    request for DST from SRC; print sent, or
                                    dropped if the device's egress dropped it
                                    (ENOBUFS)
-  peer.py echo ADDR connect|sendto one ICMP echo from a ping socket (the
-                                   ping_group_range must allow it), after
-                                   connect() or by an unconnected sendto():
-                                   print the local address (0.0.0.0 or ::
-                                   unconnected), error ETIMEDOUT without a
-                                   reply
+  peer.py echo ADDR connect|sendto|raw [ADDR HOW]...
+                                   one ICMP echo per pair, each from a new
+                                   socket: a ping socket (the
+                                   ping_group_range must allow it) after
+                                   connect() or by an unconnected sendto(),
+                                   or a raw socket by sendto(); print the
+                                   address each reply came to
+                                   (IP_PKTINFO, IPV6_PKTINFO), one per line,
+                                   error ETIMEDOUT without a reply
 
 Errors print `error ERRNO-NAME` and exit 1: the test says what differed.
 """
@@ -43,6 +46,53 @@ import time
 
 def family(addr):
     return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def echo(addr, how):
+    """One echo request and its reply; print the reply's destination."""
+    v6 = family(addr) == socket.AF_INET6
+    raw = how == "raw"
+    s = socket.socket(family(addr), socket.SOCK_RAW if raw else socket.SOCK_DGRAM,
+                      socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
+    if v6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+    else:
+        s.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_PKTINFO", 8), 1)
+    ident = os.getpid() & 0xFFFF
+    # type, code, checksum, identifier, sequence; payload.  A ping socket
+    # sets the checksum and identifier itself, and so does the kernel for
+    # ICMPv6's checksum on a raw socket; an ICMP raw socket sends as is.
+    request = bytearray([128 if v6 else 8, 0, 0, 0, ident >> 8, ident & 0xFF, 0, 1])
+    request += b"stackvirt"
+    if raw and not v6:
+        request[2:4] = checksum(bytes(request)).to_bytes(2, "big")
+    if how == "connect":
+        s.connect((addr, 0))
+        s.send(request)
+    else:
+        s.sendto(request, (addr, 0))
+    deadline = time.monotonic() + 5
+    while True:
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        reply, ancillary, _, _ = s.recvmsg(1500, 256)
+        if raw and not v6:
+            reply = reply[(reply[0] & 0xF) * 4:]
+        mine = not raw or reply[4:6] == request[4:6]
+        if reply[0] == (129 if v6 else 0) and reply.endswith(b"stackvirt") and mine:
+            break
+        if not raw:
+            print("error reply %r" % reply)
+            sys.exit(1)
+    for level, kind, data in ancillary:
+        if v6 and (level, kind) == (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO):
+            print(socket.inet_ntop(socket.AF_INET6, data[:16]), flush=True)
+            return
+        if not v6 and (level, kind) == (socket.IPPROTO_IP, getattr(socket, "IP_PKTINFO", 8)):
+            # struct in_pktinfo: ifindex, spec_dst, addr (the header's)
+            print(socket.inet_ntop(socket.AF_INET, data[8:12]), flush=True)
+            return
+    print("error no-pktinfo")
+    sys.exit(1)
 
 
 def serve(ready, ports):
@@ -187,23 +237,8 @@ def main():
         elif cmd == "forge":
             forge(*args)
         elif cmd == "echo":
-            v6 = family(args[0]) == socket.AF_INET6
-            s = socket.socket(family(args[0]), socket.SOCK_DGRAM,
-                              socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
-            s.settimeout(5)
-            # type, code, checksum (the kernel's), identifier (the
-            # kernel's), sequence; payload
-            request = bytes([128 if v6 else 8, 0, 0, 0, 0, 0, 0, 1]) + b"stackvirt"
-            if args[1] == "connect":
-                s.connect((args[0], 0))
-                s.send(request)
-            else:
-                s.sendto(request, (args[0], 0))
-            reply = s.recv(1500)
-            if reply[0] != (129 if v6 else 0) or not reply.endswith(b"stackvirt"):
-                print("error reply %r" % reply)
-                sys.exit(1)
-            print(s.getsockname()[0], flush=True)
+            for i in range(0, len(args) - 1, 2):
+                echo(args[i], args[i + 1])
         else:
             sys.exit("unknown command " + cmd)
     except (socket.timeout, TimeoutError):

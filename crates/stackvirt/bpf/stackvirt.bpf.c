@@ -11,8 +11,15 @@
  *                                      TCP, UDP and ping sockets
  *   cgroup/sendmsg4, cgroup/sendmsg6   set the source of an unconnected
  *                                      UDP send
+ *   cgroup/sock_create                 tie a new ICMP socket (ping or raw)
+ *                                      to its pseudonym's device
+ *                                      (bound_dev_if): no later hook sees
+ *                                      an unconnected echo
+ *   cgroup/sock_release                give that device's pseudonym back
+ *                                      its socket count
  *
- * They run once per connect() or unconnected sendmsg(), never per packet.
+ * They run once per socket, connect() or unconnected sendmsg(), never per
+ * packet.
  *
  * One more program is no part of choosing addresses: the egress guard
  * (classifier, attached as tcx egress on the uplink, which every
@@ -43,6 +50,10 @@
 #define NULL ((void *)0)
 #define AF_INET 2
 #define AF_INET6 10
+#define SOCK_DGRAM 2
+#define SOCK_RAW 3
+#define SOL_SOCKET 1
+#define SO_BINDTOIFINDEX 62
 struct sockaddr;
 
 #define SEC(name) __attribute__((section(name), used))
@@ -57,6 +68,9 @@ static long (*bpf_map_push_elem)(void *map, const void *value, __u64 flags) = (v
 static long (*bpf_map_pop_elem)(void *map, void *value) = (void *)BPF_FUNC_map_pop_elem;
 static long (*bpf_bind)(struct bpf_sock_addr *ctx, struct sockaddr *addr, int addr_len) = (void *)BPF_FUNC_bind;
 static __u64 (*bpf_get_netns_cookie)(void *ctx) = (void *)BPF_FUNC_get_netns_cookie;
+static __u64 (*bpf_get_socket_cookie)(void *ctx) = (void *)BPF_FUNC_get_socket_cookie;
+static long (*bpf_setsockopt)(void *ctx, int level, int optname, void *optval,
+			      int optlen) = (void *)BPF_FUNC_setsockopt;
 static __u64 (*bpf_get_current_cgroup_id)(void) = (void *)BPF_FUNC_get_current_cgroup_id;
 static __u64 (*bpf_get_current_uid_gid)(void) = (void *)BPF_FUNC_get_current_uid_gid;
 
@@ -64,7 +78,8 @@ static __u64 (*bpf_get_current_uid_gid)(void) = (void *)BPF_FUNC_get_current_uid
 enum sv_policy {
 	SV_POLICY_CONNECTION = 0,	/* none: a fresh pseudonym per connect or send */
 	SV_POLICY_FLOW = 1,		/* the paper's flow keys: (tcp, dst, dport), (udp, dst, sport, dport),
-					 * (icmp, dst) for ping sockets that connect() */
+					 * (icmp, dst) for ping sockets that connect(),
+					 * (icmp, socket) for other ICMP sockets */
 	SV_POLICY_DESTINATION = 2,	/* the destination address */
 	SV_POLICY_APPLICATION = 3,	/* the connecting task's cgroup */
 	SV_POLICY_USER = 4,		/* the connecting task's uid */
@@ -84,6 +99,10 @@ enum sv_counter {
 	SV_NO_ADDRESS,		/* the pseudonym has no address of this family */
 	SV_BIND_FAILED,		/* bpf_bind() refused: default address kept */
 	SV_EGRESS_FORGED,	/* egress guard: frame dropped, MAC and address of different pseudonyms */
+	SV_RUN_SOCK_CREATE,
+	SV_RUN_SOCK_RELEASE,
+	SV_DEVICE_BOUND,	/* ICMP socket tied to its pseudonym's device at creation */
+	SV_HELD_FULL,		/* ... not: HELD is full, default address kept */
 	SV_COUNTERS,
 };
 
@@ -100,7 +119,9 @@ struct sv_pseudonym {
 	__u32 ipv4;		/* network byte order */
 	__u32 ipv6[4];		/* network byte order */
 	__u32 flags;		/* SV_HAS_* */
-	__u64 uses;		/* connects and sends that took this pseudonym */
+	__u32 ifindex;		/* its device (a macvlan on the uplink) */
+	__u32 sockets;		/* open ICMP sockets tied to the device (HELD) */
+	__u64 uses;		/* sockets, connects and sends that took this pseudonym */
 };
 
 struct sv_group_key {
@@ -147,6 +168,16 @@ struct {
 	__type(value, __u32);
 } GROUPS SEC(".maps");
 
+/* ICMP sockets tied to a pseudonym's device: socket cookie to pseudonym
+ * id.  The daemon never retires a pseudonym whose count of them is not 0.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u32);
+} HELD SEC(".maps");
+
 /* An address of a pseudonym, for the egress guard. */
 struct sv_addr {
 	__u32 family;		/* AF_INET or AF_INET6 */
@@ -184,36 +215,38 @@ static __always_inline void count(__u32 index)
 }
 
 /* The pseudonym that serves KEY's group: the one already chosen, else a
- * free one, recorded for the group.  NULL when none is free.
+ * free one, recorded for the group; its id in *ID.  NULL when none is free.
  */
-static __always_inline struct sv_pseudonym *take(struct sv_group_key *key)
+static __always_inline struct sv_pseudonym *take(struct sv_group_key *key, __u32 *id)
 {
 	struct sv_pseudonym *p;
-	__u32 id, *chosen;
+	__u32 *chosen;
 
 	if (key->policy != SV_POLICY_CONNECTION) {
 		chosen = bpf_map_lookup_elem(&GROUPS, key);
 		if (chosen) {
-			p = bpf_map_lookup_elem(&PSEUDONYMS, chosen);
+			*id = *chosen;
+			p = bpf_map_lookup_elem(&PSEUDONYMS, id);
 			if (p)
 				goto found;
 			/* retired by the daemon: the group gets a new one */
 			bpf_map_delete_elem(&GROUPS, key);
 		}
 	}
-	if (bpf_map_pop_elem(&FREE, &id))
+	if (bpf_map_pop_elem(&FREE, id))
 		return NULL;
-	p = bpf_map_lookup_elem(&PSEUDONYMS, &id);
+	p = bpf_map_lookup_elem(&PSEUDONYMS, id);
 	if (!p)
 		return NULL;
 	if (key->policy != SV_POLICY_CONNECTION &&
-	    bpf_map_update_elem(&GROUPS, key, &id, BPF_NOEXIST)) {
+	    bpf_map_update_elem(&GROUPS, key, id, BPF_NOEXIST)) {
 		/* another CPU chose for this group meanwhile: use its choice */
-		bpf_map_push_elem(&FREE, &id, 0);
+		bpf_map_push_elem(&FREE, id, 0);
 		chosen = bpf_map_lookup_elem(&GROUPS, key);
 		if (!chosen)
 			return NULL;
-		p = bpf_map_lookup_elem(&PSEUDONYMS, chosen);
+		*id = *chosen;
+		p = bpf_map_lookup_elem(&PSEUDONYMS, id);
 		if (!p)
 			return NULL;
 	}
@@ -258,9 +291,10 @@ static __always_inline void group_key(struct sv_group_key *key, struct bpf_sock_
 }
 
 /* Whether the socket is the daemon's business: its namespace's, not bound
- * by the application.  BOUND: whether it has a source address or port.
+ * by the application.  BOUND: whether it has a source address or port, or
+ * a device the application chose.  CTX: a bpf_sock_addr or bpf_sock.
  */
-static __always_inline const struct sv_config *ours(struct bpf_sock_addr *ctx, int bound)
+static __always_inline const struct sv_config *ours(void *ctx, int bound)
 {
 	__u32 zero = 0;
 	const struct sv_config *config = bpf_map_lookup_elem(&CONFIG, &zero);
@@ -299,6 +333,67 @@ static __always_inline int is_v4_mapped(const struct bpf_sock_addr *ctx)
 	       ctx->user_ip6[2] == __builtin_bswap32(0xffff);
 }
 
+/* Whether SK is an ICMP socket: a ping socket (SOCK_DGRAM) or a raw one,
+ * of its family's ICMP.
+ */
+static __always_inline int is_icmp(const struct bpf_sock *sk)
+{
+	if (sk->type != SOCK_DGRAM && sk->type != SOCK_RAW)
+		return 0;
+	return (sk->family == AF_INET && sk->protocol == IPPROTO_ICMP) ||
+	       (sk->family == AF_INET6 && sk->protocol == IPPROTO_ICMPV6);
+}
+
+/* The HELD entry of the socket of CTX (a bpf_sock_addr), NULL when
+ * sock_create did not tie it to a pseudonym's device.
+ */
+static __always_inline __u32 *held_by(struct bpf_sock_addr *ctx, const struct bpf_sock *sk)
+{
+	__u64 cookie;
+
+	if (!sk->bound_dev_if)
+		return NULL;
+	cookie = bpf_get_socket_cookie(ctx);
+	return bpf_map_lookup_elem(&HELD, &cookie);
+}
+
+/* Whether the application tied SK to a device itself: any device but the
+ * one of the pseudonym HELD names.
+ */
+static __always_inline int device_chosen(const struct bpf_sock *sk, const __u32 *held)
+{
+	struct sv_pseudonym *p;
+
+	if (!sk->bound_dev_if)
+		return 0;
+	if (!held)
+		return 1;
+	p = bpf_map_lookup_elem(&PSEUDONYMS, held);
+	return !p || p->ifindex != sk->bound_dev_if;
+}
+
+/* A socket tied at creation to the device of pseudonym *HELD now connects
+ * from pseudonym ID (P): move it to P's device, and its count with it.
+ * 0, or -1 when the kernel refused the move (the socket keeps its device).
+ */
+static __always_inline int follow(struct bpf_sock_addr *ctx, __u32 *held, __u32 id,
+				  struct sv_pseudonym *p)
+{
+	struct sv_pseudonym *old;
+	int ifindex = p->ifindex;
+
+	if (!held || *held == id)
+		return 0;
+	if (bpf_setsockopt(ctx, SOL_SOCKET, SO_BINDTOIFINDEX, &ifindex, sizeof(ifindex)))
+		return -1;
+	old = bpf_map_lookup_elem(&PSEUDONYMS, held);
+	if (old)
+		__sync_fetch_and_add(&old->sockets, -1);
+	__sync_fetch_and_add(&p->sockets, 1);
+	*held = id;
+	return 0;
+}
+
 SEC("cgroup/connect4")
 int stackvirt_connect4(struct bpf_sock_addr *ctx)
 {
@@ -307,19 +402,25 @@ int stackvirt_connect4(struct bpf_sock_addr *ctx)
 	struct sv_group_key key = {};
 	struct sockaddr_in sa = {};
 	struct sv_pseudonym *p;
+	__u32 id, *held;
 
 	count(SV_RUN_CONNECT4);
 	if (!sk)
 		return 1;
-	config = ours(ctx, sk->src_ip4 || sk->src_port);
+	held = held_by(ctx, sk);
+	config = ours(ctx, sk->src_ip4 || sk->src_port || device_chosen(sk, held));
 	if (!config)
 		return 1;
 	group_key(&key, ctx, config, AF_INET, 0);
-	p = take(&key);
+	p = take(&key, &id);
 	if (!p)
 		return pool_empty(config);
 	if (!(p->flags & SV_HAS_IPV4)) {
 		count(SV_NO_ADDRESS);
+		return 1;
+	}
+	if (follow(ctx, held, id, p)) {
+		count(SV_BIND_FAILED);
 		return 1;
 	}
 	sa.sin_family = AF_INET;
@@ -340,16 +441,18 @@ int stackvirt_connect6(struct bpf_sock_addr *ctx)
 	struct sv_group_key key = {};
 	struct sockaddr_in6 sa = {};
 	struct sv_pseudonym *p;
+	__u32 id, *held;
 	int mapped;
 
 	count(SV_RUN_CONNECT6);
 	if (!sk)
 		return 1;
-	config = ours(ctx, ipv6_bound(sk));
+	held = held_by(ctx, sk);
+	config = ours(ctx, ipv6_bound(sk) || device_chosen(sk, held));
 	if (!config)
 		return 1;
 	group_key(&key, ctx, config, AF_INET6, 0);
-	p = take(&key);
+	p = take(&key, &id);
 	if (!p)
 		return pool_empty(config);
 	mapped = is_v4_mapped(ctx);
@@ -364,6 +467,10 @@ int stackvirt_connect6(struct bpf_sock_addr *ctx)
 		sa.sin6_addr.in6_u.u6_addr32[3] = p->ipv6[3];
 	} else {
 		count(SV_NO_ADDRESS);
+		return 1;
+	}
+	if (follow(ctx, held, id, p)) {
+		count(SV_BIND_FAILED);
 		return 1;
 	}
 	if (bpf_bind(ctx, (struct sockaddr *)&sa, sizeof(sa))) {
@@ -381,16 +488,17 @@ int stackvirt_sendmsg4(struct bpf_sock_addr *ctx)
 	const struct sv_config *config;
 	struct sv_group_key key = {};
 	struct sv_pseudonym *p;
+	__u32 id;
 
 	count(SV_RUN_SENDMSG4);
 	if (!sk)
 		return 1;
 	/* a source port alone is the autobind of an earlier send */
-	config = ours(ctx, sk->src_ip4 || ctx->msg_src_ip4);
+	config = ours(ctx, sk->src_ip4 || ctx->msg_src_ip4 || sk->bound_dev_if);
 	if (!config)
 		return 1;
 	group_key(&key, ctx, config, AF_INET, (__u16)sk->src_port);
-	p = take(&key);
+	p = take(&key, &id);
 	if (!p)
 		return pool_empty(config);
 	if (!(p->flags & SV_HAS_IPV4)) {
@@ -409,17 +517,18 @@ int stackvirt_sendmsg6(struct bpf_sock_addr *ctx)
 	const struct sv_config *config;
 	struct sv_group_key key = {};
 	struct sv_pseudonym *p;
+	__u32 id;
 
 	count(SV_RUN_SENDMSG6);
 	if (!sk)
 		return 1;
 	config = ours(ctx, sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3] |
 			   ctx->msg_src_ip6[0] | ctx->msg_src_ip6[1] |
-			   ctx->msg_src_ip6[2] | ctx->msg_src_ip6[3]);
+			   ctx->msg_src_ip6[2] | ctx->msg_src_ip6[3] | sk->bound_dev_if);
 	if (!config)
 		return 1;
 	group_key(&key, ctx, config, AF_INET6, (__u16)sk->src_port);
-	p = take(&key);
+	p = take(&key, &id);
 	if (!p)
 		return pool_empty(config);
 	if (is_v4_mapped(ctx) && (p->flags & SV_HAS_IPV4)) {
@@ -439,6 +548,80 @@ int stackvirt_sendmsg6(struct bpf_sock_addr *ctx)
 	ctx->msg_src_ip6[2] = p->ipv6[2];
 	ctx->msg_src_ip6[3] = p->ipv6[3];
 	count(SV_APPLIED);
+	return 1;
+}
+
+/* A new ICMP socket (ping or raw) of the cgroup: its echoes will go to
+ * destinations no program sees (sendto() on a ping or raw socket passes
+ * no sock_addr hook), so it gets its pseudonym now, as a device:
+ * bound_dev_if makes the routing take the pseudonym's table (its `oif`
+ * rule), whose routes give the pseudonym's address as the source.  The
+ * destination is not known yet: under the flow and destination policies
+ * the socket gets a pseudonym of its own, under application and user its
+ * group's.  A later connect() (ping sockets) moves it to the (icmp, dst)
+ * group's pseudonym: see follow().
+ */
+SEC("cgroup/sock_create")
+int stackvirt_sock_create(struct bpf_sock *sk)
+{
+	const struct sv_config *config;
+	struct sv_group_key key = {};
+	struct sv_pseudonym *p;
+	__u64 cookie;
+	__u32 id;
+
+	count(SV_RUN_SOCK_CREATE);
+	if (!is_icmp(sk))
+		return 1;
+	config = ours(sk, 0);
+	if (!config)
+		return 1;
+	key.policy = config->policy;
+	if (key.policy == SV_POLICY_APPLICATION)
+		key.id = bpf_get_current_cgroup_id();
+	else if (key.policy == SV_POLICY_USER)
+		key.id = (__u32)bpf_get_current_uid_gid();
+	else
+		key.policy = SV_POLICY_CONNECTION;
+	p = take(&key, &id);
+	if (!p)
+		return pool_empty(config);
+	if (!(p->flags & (sk->family == AF_INET ? SV_HAS_IPV4 : SV_HAS_IPV6))) {
+		count(SV_NO_ADDRESS);
+		return 1;
+	}
+	cookie = bpf_get_socket_cookie(sk);
+	if (bpf_map_update_elem(&HELD, &cookie, &id, BPF_NOEXIST)) {
+		count(SV_HELD_FULL);
+		return !config->fail_closed;
+	}
+	__sync_fetch_and_add(&p->sockets, 1);
+	sk->bound_dev_if = p->ifindex;
+	count(SV_DEVICE_BOUND);
+	return 1;
+}
+
+/* An ICMP socket tied to a pseudonym's device closes: one socket fewer
+ * that keeps the pseudonym from retiring.
+ */
+SEC("cgroup/sock_release")
+int stackvirt_sock_release(struct bpf_sock *sk)
+{
+	struct sv_pseudonym *p;
+	__u64 cookie;
+	__u32 *held;
+
+	count(SV_RUN_SOCK_RELEASE);
+	if (!is_icmp(sk))
+		return 1;
+	cookie = bpf_get_socket_cookie(sk);
+	held = bpf_map_lookup_elem(&HELD, &cookie);
+	if (!held)
+		return 1;
+	p = bpf_map_lookup_elem(&PSEUDONYMS, held);
+	if (p)
+		__sync_fetch_and_add(&p->sockets, -1);
+	bpf_map_delete_elem(&HELD, &cookie);
 	return 1;
 }
 

@@ -15,7 +15,8 @@ use anyhow::{anyhow, Context, Result};
 use aya::{
     maps::{Array, HashMap, Map, MapData, Queue},
     programs::{
-        links::FdLink, tc::TcAttachType, CgroupAttachMode, CgroupSockAddr, SchedClassifier,
+        links::FdLink, tc::TcAttachType, CgroupAttachMode, CgroupSock, CgroupSockAddr,
+        SchedClassifier,
     },
     Ebpf,
 };
@@ -28,13 +29,27 @@ use crate::{
 /// The compiled object, built by build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/stackvirt.bpf.o"));
 
-/// The programs, by function name in the C source.
+/// The `sock_addr` programs, by function name in the C source.
 pub const PROGRAMS: [&str; 4] = [
     "stackvirt_connect4",
     "stackvirt_connect6",
     "stackvirt_sendmsg4",
     "stackvirt_sendmsg6",
 ];
+
+/// The `sock` programs (socket creation and release), by function name.
+pub const SOCK_PROGRAMS: [&str; 2] = ["stackvirt_sock_create", "stackvirt_sock_release"];
+
+/// One pseudonym's counts, as the programs keep them in `PSEUDONYMS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    /// The pseudonym's id.
+    pub id: u32,
+    /// Sockets, connects and sends that took it.
+    pub uses: u64,
+    /// Open ICMP sockets tied to its device.
+    pub sockets: u32,
+}
 
 /// The egress guard, attached to the uplink.
 pub const GUARD: &str = "stackvirt_egress";
@@ -116,21 +131,28 @@ impl Loaded {
         }
         let cgroup_dir = fs::File::open(cgroup)
             .with_context(|| format!("opening cgroup {}", cgroup.display()))?;
-        for name in PROGRAMS {
-            let prog: &mut CgroupSockAddr = ebpf
-                .program_mut(name)
-                .ok_or_else(|| anyhow!("no program {name}"))?
-                .try_into()?;
-            prog.load().with_context(|| format!("loading {name}"))?;
-            // A BPF link: other programs on the cgroup keep running, and
-            // the kernel refuses the multi-attach flags for links (EINVAL).
-            let id = prog
-                .attach(&cgroup_dir, CgroupAttachMode::Single)
-                .with_context(|| format!("attaching {name} to {}", cgroup.display()))?;
-            let link: FdLink = prog.take_link(id)?.try_into()?;
-            link.pin(pin_dir.join(name))
-                .with_context(|| format!("pinning the link of {name}"))?;
+        // A BPF link each: other programs on the cgroup keep running, and
+        // the kernel refuses the multi-attach flags for links (EINVAL).
+        // A macro, as aya's program kinds share these calls but no trait.
+        macro_rules! attach_to_cgroup {
+            ($kind:ty, $names:expr) => {
+                for name in $names {
+                    let prog: &mut $kind = ebpf
+                        .program_mut(name)
+                        .ok_or_else(|| anyhow!("no program {name}"))?
+                        .try_into()?;
+                    prog.load().with_context(|| format!("loading {name}"))?;
+                    let id = prog
+                        .attach(&cgroup_dir, CgroupAttachMode::Single)
+                        .with_context(|| format!("attaching {name} to {}", cgroup.display()))?;
+                    let link: FdLink = prog.take_link(id)?.try_into()?;
+                    link.pin(pin_dir.join(name))
+                        .with_context(|| format!("pinning the link of {name}"))?;
+                }
+            };
         }
+        attach_to_cgroup!(CgroupSockAddr, PROGRAMS);
+        attach_to_cgroup!(CgroupSock, SOCK_PROGRAMS);
         let guard: &mut SchedClassifier = ebpf
             .program_mut(GUARD)
             .ok_or_else(|| anyhow!("no program {GUARD}"))?
@@ -145,15 +167,16 @@ impl Loaded {
         Ok(Self { ebpf })
     }
 
-    /// Announces pseudonym `id` with its MAC and addresses to the egress
-    /// guard and offers it to the programs: the next group without a
-    /// pseudonym may take it.
+    /// Announces pseudonym `id` (device `ifindex`) with its MAC and
+    /// addresses to the egress guard and offers it to the programs: the
+    /// next group without a pseudonym may take it.
     ///
     /// # Errors
     /// A full map (4096 pseudonyms, 256 free at once).
     pub fn offer(
         &mut self,
         id: u32,
+        ifindex: u32,
         mac: [u8; 6],
         ipv4: Option<Ipv4Addr>,
         ipv6: Option<Ipv6Addr>,
@@ -167,7 +190,7 @@ impl Loaded {
         macs.insert(MacKey::from(mac), 1, 0)?;
         let mut table =
             HashMap::<_, u32, Pseudonym>::try_from(map_mut(&mut self.ebpf, maps::PSEUDONYMS)?)?;
-        table.insert(id, Pseudonym::new(ipv4, ipv6), 0)?;
+        table.insert(id, Pseudonym::new(ifindex, ipv4, ipv6), 0)?;
         let mut free = Queue::<_, u32>::try_from(map_mut(&mut self.ebpf, maps::FREE)?)?;
         free.push(id, 0).context("offering a pseudonym")?;
         Ok(())
@@ -202,11 +225,11 @@ impl Loaded {
         Ok(())
     }
 
-    /// Every announced pseudonym with its use count.
+    /// Every announced pseudonym's counts, by id.
     ///
     /// # Errors
     /// A failing map read.
-    pub fn uses(&self) -> Result<Vec<(u32, u64)>> {
+    pub fn uses(&self) -> Result<Vec<Usage>> {
         read_uses(map(&self.ebpf, maps::PSEUDONYMS)?)
     }
 }
@@ -225,14 +248,18 @@ fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Map> {
         .ok_or_else(|| anyhow!("no map {name} in the BPF object"))
 }
 
-fn read_uses(m: &Map) -> Result<Vec<(u32, u64)>> {
+fn read_uses(m: &Map) -> Result<Vec<Usage>> {
     let table = HashMap::<_, u32, Pseudonym>::try_from(m)?;
     let mut out = Vec::new();
     for entry in table.iter() {
         let (id, p) = entry?;
-        out.push((id, p.uses));
+        out.push(Usage {
+            id,
+            uses: p.uses,
+            sockets: p.sockets,
+        });
     }
-    out.sort_unstable();
+    out.sort_unstable_by_key(|u| u.id);
     Ok(out)
 }
 
@@ -293,11 +320,11 @@ impl Pinned {
             .collect()
     }
 
-    /// Every announced pseudonym's id and use count.
+    /// Every announced pseudonym's counts, by id.
     ///
     /// # Errors
     /// A failing map read.
-    pub fn uses(&self) -> Result<Vec<(u32, u64)>> {
+    pub fn uses(&self) -> Result<Vec<Usage>> {
         read_uses(&self.map(maps::PSEUDONYMS)?)
     }
 

@@ -21,12 +21,18 @@ pub const OWNERS: &str = "OWNERS";
 /// Hash map, every pseudonym's MAC ([`MacKey`]) to `u32` (unused), read by
 /// the egress guard.
 pub const MACS: &str = "MACS";
+/// Hash map, socket cookie (`u64`) to pseudonym id: the ICMP sockets
+/// `sock_create` tied to a pseudonym's device.
+pub const HELD: &str = "HELD";
 /// Every map, as pinned under the daemon's bpffs directory.
-pub const ALL: [&str; 7] = [CONFIG, COUNTERS, PSEUDONYMS, FREE, GROUPS, OWNERS, MACS];
+pub const ALL: [&str; 8] = [
+    CONFIG, COUNTERS, PSEUDONYMS, FREE, GROUPS, HELD, OWNERS, MACS,
+];
 
 /// The counters of `COUNTERS`, in index order: four program run counts,
-/// then what the runs did, then the egress guard's drops.
-pub const COUNTER_NAMES: [&str; 12] = [
+/// then what the runs did, then the egress guard's drops, then the socket
+/// programs' run counts and what they did.
+pub const COUNTER_NAMES: [&str; 16] = [
     "run_connect4",
     "run_connect6",
     "run_sendmsg4",
@@ -39,6 +45,10 @@ pub const COUNTER_NAMES: [&str; 12] = [
     "no_address",
     "bind_failed",
     "egress_forged",
+    "run_sock_create",
+    "run_sock_release",
+    "device_bound",
+    "held_full",
 ];
 
 /// `struct sv_group_key`: which group a socket belongs to, by the fields
@@ -131,14 +141,24 @@ pub struct Pseudonym {
     pub ipv6: [u8; 16],
     /// `HAS_IPV4 | HAS_IPV6`.
     pub flags: u32,
-    /// Connects and sends that took this pseudonym, counted by the programs.
+    /// The index of its device (a macvlan on the uplink).
+    pub ifindex: u32,
+    /// Open ICMP sockets tied to its device ([`HELD`]), counted by the
+    /// programs.
+    pub sockets: u32,
+    /// Sockets, connects and sends that took this pseudonym, counted by the
+    /// programs.
     pub uses: u64,
 }
 
 impl Pseudonym {
-    /// The value the daemon announces for a new pseudonym: unused.
-    pub fn new(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Self {
-        let mut p = Self::default();
+    /// The value the daemon announces for a new pseudonym on device
+    /// `ifindex`: unused.
+    pub fn new(ifindex: u32, ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Self {
+        let mut p = Self {
+            ifindex,
+            ..Self::default()
+        };
         if let Some(a) = ipv4 {
             p.ipv4 = a.octets();
             p.flags |= HAS_IPV4;
@@ -213,11 +233,12 @@ mod tests {
 
     #[test]
     fn layouts_match_the_c_structs() {
-        // struct sv_config: u64 + 2 * u32; struct sv_pseudonym: 4 + 16 + 4
-        // bytes, then a u64 at offset 24.
+        // struct sv_config: u64 + 2 * u32; struct sv_pseudonym: 4 + 16 +
+        // 3 * 4 bytes, then a u64 at offset 32.
         assert_eq!(std::mem::size_of::<Config>(), 16);
-        assert_eq!(std::mem::size_of::<Pseudonym>(), 32);
-        assert_eq!(std::mem::offset_of!(Pseudonym, uses), 24);
+        assert_eq!(std::mem::size_of::<Pseudonym>(), 40);
+        assert_eq!(std::mem::offset_of!(Pseudonym, ifindex), 24);
+        assert_eq!(std::mem::offset_of!(Pseudonym, uses), 32);
         // struct sv_group_key: 3 * u32, 2 * u16, 16 bytes, u64 at 32.
         assert_eq!(std::mem::size_of::<GroupKey>(), 40);
         assert_eq!(std::mem::offset_of!(GroupKey, id), 32);
@@ -264,10 +285,11 @@ mod tests {
 
     #[test]
     fn new_pseudonym_says_which_families_it_has() {
-        let p = Pseudonym::new(Some(Ipv4Addr::new(10, 0, 0, 1)), None);
+        let p = Pseudonym::new(7, Some(Ipv4Addr::new(10, 0, 0, 1)), None);
         assert_eq!(p.flags, HAS_IPV4);
+        assert_eq!((p.ifindex, p.sockets, p.uses), (7, 0, 0));
         assert_eq!(p.ipv4, [10, 0, 0, 1]);
-        let p = Pseudonym::new(None, Some("2001:db8::1".parse().unwrap()));
+        let p = Pseudonym::new(8, None, Some("2001:db8::1".parse().unwrap()));
         assert_eq!(p.flags, HAS_IPV6);
         assert_eq!(p.ipv6[15], 1);
     }

@@ -21,7 +21,7 @@ use rtnetlink::{
         rule::{RuleAction, RuleAttribute},
         AddressFamily,
     },
-    Handle, IpVersion, LinkMacVlan, LinkUnspec, RouteMessageBuilder,
+    Handle, IpVersion, LinkMacVlan, LinkUnspec, RouteMessageBuilder, RuleAddRequest,
 };
 
 use crate::pool::{self, DEVICE_PREFIX, RULE_PRIORITY, TABLE_BASE};
@@ -60,6 +60,15 @@ pub struct Net {
 fn sysctl(path: &str, value: &str) -> Result<()> {
     let p = format!("/proc/sys/net/{path}");
     fs::write(&p, value).with_context(|| format!("writing {value} to {p}"))
+}
+
+/// Adds `rule`, sending what it matches to pseudonym table `table`.
+async fn into_table<T>(rule: RuleAddRequest<T>, table: u32) -> Result<(), rtnetlink::Error> {
+    rule.table_id(table)
+        .action(RuleAction::ToTable)
+        .priority(RULE_PRIORITY)
+        .execute()
+        .await
 }
 
 /// The gateway and output device of a default route, if it is one.
@@ -166,7 +175,9 @@ impl Net {
     /// or router solicitation of its own, the addresses as /32 and /128 (no
     /// on-link routes in `main`, so the default address keeps the uplink),
     /// a routing table with the on-link and default routes through the
-    /// device, and the `from ADDRESS` rules into it.  Returns the device's
+    /// device, and the `from ADDRESS` and `oif DEVICE` rules into it (the
+    /// second for sockets tied to the device with no address yet: ICMP
+    /// sockets, see bpf/stackvirt.bpf.c).  Returns the device's
     /// index.  Kernel DAD runs on the IPv6 address: see
     /// [`Net::wait_dad`].
     ///
@@ -227,17 +238,13 @@ impl Net {
                     .build();
                 self.handle.route().add(default).execute().await?;
             }
-            self.handle
-                .rule()
-                .add()
-                .v4()
-                .source_prefix(ip, 32)
-                .table_id(table)
-                .action(RuleAction::ToTable)
-                .priority(RULE_PRIORITY)
-                .execute()
+            let rule = || self.handle.rule().add().v4();
+            into_table(rule().source_prefix(ip, 32), table)
                 .await
                 .with_context(|| format!("rule from {ip} lookup {table}"))?;
+            into_table(rule().output_interface(dev.clone()), table)
+                .await
+                .with_context(|| format!("rule oif {dev} lookup {table}"))?;
         }
         if let Some(ip) = addr.ipv6 {
             self.handle
@@ -261,17 +268,13 @@ impl Net {
                     .build();
                 self.handle.route().add(default).execute().await?;
             }
-            self.handle
-                .rule()
-                .add()
-                .v6()
-                .source_prefix(ip, 128)
-                .table_id(table)
-                .action(RuleAction::ToTable)
-                .priority(RULE_PRIORITY)
-                .execute()
+            let rule = || self.handle.rule().add().v6();
+            into_table(rule().source_prefix(ip, 128), table)
                 .await
                 .with_context(|| format!("rule from {ip} lookup {table}"))?;
+            into_table(rule().output_interface(dev.clone()), table)
+                .await
+                .with_context(|| format!("rule oif {dev} lookup {table}"))?;
         }
         Ok(index)
     }

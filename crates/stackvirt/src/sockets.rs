@@ -1,6 +1,8 @@
-//! Which local addresses sockets use, from /proc/net/{tcp,udp}[6] of the
-//! caller's network namespace: how `stackvirtd` knows a pseudonym is idle
-//! (no socket, not even in TIME_WAIT) and `stackvirtctl` counts sockets.
+//! Which local addresses sockets use, from /proc/net/{tcp,udp,icmp,raw}[6]
+//! of the caller's network namespace: how `stackvirtd` knows a pseudonym is
+//! idle (no socket, not even in TIME_WAIT) and `stackvirtctl` counts
+//! sockets.  ICMP sockets tied to a pseudonym's device without an address
+//! are counted by the BPF programs instead (`bpf::Usage::sockets`).
 
 use std::{
     collections::HashMap,
@@ -8,8 +10,9 @@ use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
 };
 
-/// The local addresses of the sockets listed in a /proc/net/{tcp,udp}[6]
-/// file: each `local_address` column is the address in hex, one
+/// The local addresses of the sockets listed in a
+/// /proc/net/{tcp,udp,icmp,raw}[6] file (`tcp4_seq_show()`,
+/// `ping_v4_format_sock()`, `raw_sock_seq_show()`, ... share the layout): each `local_address` column is the address in hex, one
 /// host-order (little-endian here) 32-bit word at a time, then `:PORT`.
 pub fn local_addresses(listing: &str) -> Vec<IpAddr> {
     let word = |h: &str| u32::from_str_radix(h, 16).ok().map(|w| w.to_le_bytes());
@@ -36,7 +39,7 @@ pub fn local_addresses(listing: &str) -> Vec<IpAddr> {
 /// Open sockets per local address, in the caller's network namespace.
 pub fn sockets_by_address() -> HashMap<IpAddr, usize> {
     let mut out = HashMap::new();
-    for f in ["tcp", "tcp6", "udp", "udp6"] {
+    for f in ["tcp", "tcp6", "udp", "udp6", "icmp", "icmp6", "raw", "raw6"] {
         if let Ok(listing) = fs::read_to_string(format!("/proc/net/{f}")) {
             for a in local_addresses(&listing) {
                 *out.entry(a).or_default() += 1;

@@ -79,7 +79,11 @@ fn status(pinned: &Pinned, state: &State) -> Result<()> {
         state.fail,
         state.pool
     );
-    let uses: HashMap<u32, u64> = pinned.uses()?.into_iter().collect();
+    let usage: HashMap<u32, (u64, u32)> = pinned
+        .uses()?
+        .into_iter()
+        .map(|u| (u.id, (u.uses, u.sockets)))
+        .collect();
     let groups = pinned.groups()?;
     let sockets = sockets_by_address();
     println!(
@@ -87,18 +91,20 @@ fn status(pinned: &Pinned, state: &State) -> Result<()> {
         "device", "mac", "ipv4", "ipv6", "uses", "groups", "sockets"
     );
     for p in &state.pseudonyms {
+        let (uses, held) = usage.get(&p.id).copied().unwrap_or_default();
         let open: usize = [p.ipv4.map(IpAddr::V4), p.ipv6.map(IpAddr::V6)]
             .into_iter()
             .flatten()
             .map(|a| sockets.get(&a).copied().unwrap_or(0))
-            .sum();
+            .sum::<usize>()
+            + held as usize;
         println!(
             "{:<8} {:<17} {:<15} {:<39} {:>5} {:>6} {:>7}",
             p.device,
             p.mac,
             p.ipv4.map_or("-".into(), |a| a.to_string()),
             p.ipv6.map_or("-".into(), |a| a.to_string()),
-            uses.get(&p.id).copied().unwrap_or(0),
+            uses,
             groups.get(&p.id).map_or(0, Vec::len),
             open
         );

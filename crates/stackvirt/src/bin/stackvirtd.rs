@@ -94,12 +94,14 @@ impl Daemon {
         if self.args.retire_after == 0 {
             return Ok(());
         }
-        let used: HashSet<u32> = self
-            .bpf
-            .uses()?
-            .into_iter()
-            .filter(|&(_, n)| n > 0)
-            .map(|(id, _)| id)
+        let usage = self.bpf.uses()?;
+        let used: HashSet<u32> = usage.iter().filter(|u| u.uses > 0).map(|u| u.id).collect();
+        // ICMP sockets tied to a pseudonym's device have no address of
+        // their own to find in /proc/net: the programs count them.
+        let held: HashSet<u32> = usage
+            .iter()
+            .filter(|u| u.sockets > 0)
+            .map(|u| u.id)
             .collect();
         let sockets = sockets_by_address();
         let now = Instant::now();
@@ -111,10 +113,11 @@ impl Daemon {
             .iter()
             .filter(|p| used.contains(&p.id))
         {
-            let busy = [p.ipv4.map(IpAddr::V4), p.ipv6.map(IpAddr::V6)]
-                .into_iter()
-                .flatten()
-                .any(|a| sockets.contains_key(&a));
+            let busy = held.contains(&p.id)
+                || [p.ipv4.map(IpAddr::V4), p.ipv6.map(IpAddr::V6)]
+                    .into_iter()
+                    .flatten()
+                    .any(|a| sockets.contains_key(&a));
             let since = self.last_busy.entry(p.id).or_insert(now);
             if busy {
                 *since = now;
@@ -154,8 +157,8 @@ impl Daemon {
             .bpf
             .uses()?
             .into_iter()
-            .filter(|&(_, n)| n > 0)
-            .map(|(id, _)| id)
+            .filter(|u| u.uses > 0)
+            .map(|u| u.id)
             .collect();
         Ok(self
             .state
@@ -205,7 +208,7 @@ impl Daemon {
             .chain(ipv6.map(Into::into))
             .collect();
         nft::apply(&nft::enrol(&device, &ips))?;
-        self.bpf.offer(id, mac, ipv4, ipv6)?;
+        self.bpf.offer(id, index, mac, ipv4, ipv6)?;
         self.state.pseudonyms.push(PseudonymState {
             id,
             device,
