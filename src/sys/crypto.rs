@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The kernel's crypto library (`lib/crypto`: `curve25519.h`, `chacha.h`,
-//! `chacha20poly1305.h`, `sha2.h`) as the hardened mode's [`Crypto`].
+//! `poly1305.h`, `sha2.h`) as the hardened mode's [`Crypto`].
 //!
 //! Every call here is plain computation on the caller's buffers: no
 //! allocation, no sleeping, no random bytes, so it may run in any context,
@@ -14,7 +14,8 @@
 //! connection, always use the generic ChaCha20 and Poly1305
 //! (docs/design.md, "Primitives, and the contexts they run in").  The
 //! libraries must be built in (`CRYPTO_LIB_CHACHA`, `_CURVE25519`,
-//! `_CHACHA20POLY1305` `=y`).
+//! `_CHACHA20POLY1305` `=y`, the last for the Poly1305 library it
+//! selects).
 
 use kernel::bindings;
 
