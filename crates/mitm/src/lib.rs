@@ -17,12 +17,11 @@
 //! offsets (offset 0: the first byte after the sender's IDSN, preamble
 //! included), in any order and any number of times (retransmissions).
 
-use std::collections::BTreeMap;
-
 use hardened::{
     Crypto, Initiator, Keys, Keystream, RustCrypto, CLIENT_PREAMBLE_LEN, KEY_LEN, MSG1_LEN,
     MSG2_LEN, PROLOGUE_LEN, SERVER_PREAMBLE_LEN,
 };
+use mptcp_eavesdrop::intervals::IntervalMap;
 
 /// Which way bytes travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,64 +106,38 @@ pub struct Relay {
     pub plain_s2c: Plain,
 }
 
-/// Decrypted application bytes of one direction, kept contiguous from
-/// offset 0, up to a cap.  Pieces past a gap (a segment lost before the
-/// relay saw it, which TCP sends again later) wait until the gap is
-/// filled.
+/// Decrypted application bytes of one direction, read from offset 0 as
+/// far as they are contiguous, up to a cap.  Pieces past a gap (a segment
+/// lost before the relay saw it, which TCP sends again later) are kept
+/// and join the prefix once the gap is filled: the eavesdropper's
+/// [`IntervalMap`] keeps them.
 pub struct Plain {
-    bytes: Vec<u8>,
-    /// Pieces beyond `bytes`, by offset.
-    pending: BTreeMap<usize, Vec<u8>>,
-    cap: usize,
+    map: IntervalMap,
+    cap: u64,
 }
 
 impl Plain {
     fn new(cap: usize) -> Self {
         Self {
-            bytes: Vec::new(),
-            pending: BTreeMap::new(),
-            cap,
+            map: IntervalMap::default(),
+            cap: cap as u64,
         }
     }
 
     fn put(&mut self, offset: u64, data: &[u8]) {
-        let Ok(at) = usize::try_from(offset) else {
-            return;
-        };
-        if at >= self.cap {
+        if offset >= self.cap {
             return;
         }
-        let data = &data[..data.len().min(self.cap - at)];
-        if at > self.bytes.len() {
-            let slot = self.pending.entry(at).or_default();
-            if data.len() > slot.len() {
-                *slot = data.to_vec();
-            }
-            return;
-        }
-        self.append(at, data);
-        // What waited for this piece.
-        while let Some(entry) = self.pending.first_entry() {
-            if *entry.key() > self.bytes.len() {
-                break;
-            }
-            let (at, piece) = entry.remove_entry();
-            self.append(at, &piece);
-        }
+        let room = usize::try_from(self.cap - offset).unwrap_or(usize::MAX);
+        self.map.insert(offset, &data[..data.len().min(room)]);
     }
 
-    /// Appends what `data`, at `at` (at most the current length), adds.
-    fn append(&mut self, at: usize, data: &[u8]) {
-        let end = at + data.len();
-        if end > self.bytes.len() {
-            let from = self.bytes.len() - at;
-            self.bytes.extend_from_slice(&data[from..]);
-        }
-    }
-
-    /// The bytes, from offset 0.
+    /// The bytes, from offset 0 to the first gap.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        match self.map.runs().next() {
+            Some((0, run)) => run,
+            _ => &[],
+        }
     }
 }
 
@@ -369,7 +342,11 @@ mod tests {
         p.put(5, &text[5..15]); // a retransmission of what is kept
         p.put(40, &text[40..100]); // up to the cap
         assert_eq!(p.bytes(), &text[..90]);
-        assert!(p.pending.is_empty());
+        assert_eq!(
+            p.map.runs().count(),
+            1,
+            "nothing left waiting past the prefix"
+        );
     }
 
     /// Carries `bytes` from one end's stream through the relay, in pieces
