@@ -33,7 +33,8 @@
  * PSEUDONYMS and offers it in FREE; a program takes a free pseudonym for a
  * group it has not seen and remembers the choice in GROUPS.
  *
- * A socket the application bound itself, and a socket of another network
+ * A socket the application bound itself (to an address, or to a device
+ * other than the one sock_create gave it), and a socket of another network
  * namespace than the daemon's, is left alone.  With no free pseudonym the
  * socket keeps the default address (fail-open) or the call fails with
  * EPERM (fail-closed), as CONFIG says.
