@@ -17,7 +17,8 @@ use crate::{
     hardened::{Sender, Session},
     netns::{NetState, NET_ID},
     scrambler::{State, RING_LEN},
-    sys::kprobe::{Kprobe, PreHandler, Slot},
+    sys::kprobe::{Kprobe, Placement, PreHandler, Slot},
+    sys::param::bool_param,
 };
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -62,18 +63,31 @@ pub(crate) fn missed() -> u64 {
     SLOTS.iter().map(Slot::missed).sum()
 }
 
+bool_param!(
+    KPROBES_ON_FTRACE,
+    "kprobes_on_ftrace",
+    true,
+    "Put each hook's kprobe on its ftrace call site where the kernel has one (default), or past it (0: int3-trapped, then jump-optimized kprobes)"
+);
+
 /// The kprobes on all hooks; dropping it removes them.
 pub(crate) struct Hooks {
     _probes: KVec<Kprobe>,
 }
 
 impl Hooks {
-    /// Puts a kprobe on every hook.  A kernel without the patch series
-    /// has no hooks: that fails with `ENODEV` and says so.
+    /// Puts a kprobe on every hook, on its ftrace call site or past it as
+    /// the `kprobes_on_ftrace` parameter says.  A kernel without the patch
+    /// series has no hooks: that fails with `ENODEV` and says so.
     pub(crate) fn register() -> Result<Self> {
+        let placement = if KPROBES_ON_FTRACE.get() {
+            Placement::Entry
+        } else {
+            Placement::PastFtrace
+        };
         let mut probes = KVec::with_capacity(HOOKS.len(), GFP_KERNEL)?;
         for ((symbol, pre), slot) in HOOKS.into_iter().zip(SLOTS.iter()) {
-            match Kprobe::register(slot, symbol, pre) {
+            match Kprobe::register(slot, symbol, pre, placement) {
                 Ok(probe) => probes.push(probe, GFP_KERNEL)?,
                 Err(e) if e == ENOENT => {
                     pr_err!(

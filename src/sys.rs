@@ -7,6 +7,7 @@ use kernel::bindings;
 
 pub(crate) mod crypto;
 pub(crate) mod kprobe;
+pub(crate) mod param;
 pub(crate) mod pernet;
 pub(crate) mod seq_file;
 pub(crate) mod slots;

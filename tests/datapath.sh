@@ -319,29 +319,54 @@ unhandled() {
 	echo $(($(scr_mib "$SCR_CLI" MPTcpExtScrambleUnhandled) + $(scr_mib "$SCR_SRV" MPTcpExtScrambleUnhandled)))
 }
 
-# With kprobe optimization off, every hook's kprobe is an int3 trap and
-# its handler runs NMI-like (in_nmi()): no FPU, no SIMD, no allocation,
-# no random bytes.  That is also how each hook runs between the module's
-# load (or a re-arm) and the optimizer's pass.  Scrambled connections must
-# work there too, with no warning in the log (scr_run checks it): the x86
-# SIMD ChaCha20 would warn in NMI context.
-test_trapped_kprobes_intact() {
-	local opt=/proc/sys/debug/kprobes-optimization list=/sys/kernel/debug/kprobes/list rc=0 c0
-	[[ -e $list ]] || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-	[[ -w $opt && -r $list ]] || { scr_fail "$opt or $list missing (CONFIG_OPTPROBES, CONFIG_DEBUG_FS)"; return 1; }
-	c0=$(scr_counter "$SCR_CLI" connections_scrambled)
-	echo 0 > "$opt"
-	if ! grep -q mptcp_scramble_hook "$list"; then
-		scr_fail "no hook in $list"
-		rc=1
-	elif grep mptcp_scramble_hook "$list" | grep -q OPTIMIZED; then
-		scr_fail "a hook's kprobe is still optimized: $(grep mptcp_scramble_hook "$list" | tr '\n' ' ')"
+# kprobes_intact NAME PORT PARAM OPTIMIZE KIND: reload the module with
+# kprobes_on_ftrace=PARAM and kprobe optimization OPTIMIZE (0 or 1), wait
+# until every hook's kprobe is of KIND, then a scrambled transfer in both
+# directions must arrive intact, with no warning in the log (scr_run
+# checks it).  The module is reloaded as before at the end.
+kprobes_intact() {
+	local opt=/proc/sys/debug/kprobes-optimization rc=0 c0
+	[[ -w $opt ]] || { scr_fail "$opt missing (CONFIG_OPTPROBES)"; return 1; }
+	scr_wait_for refcount_is_zero || { scr_fail "a scrambled connection still lives"; return 1; }
+	scr_unload || return
+	echo "$4" > "$opt"
+	scr_load kprobes_on_ftrace="$3" || { scr_fail "cannot load with kprobes_on_ftrace=$3"; rc=1; }
+	if ((rc == 0)) && ! scr_wait_for -t 30 scr_kprobes_all "$5"; then
+		scr_fail "want every hook's kprobe $5, have: $(scr_kprobe_kinds | tr '\n' ' ')"
 		rc=1
 	fi
-	((rc == 0)) && { scr_transfer trapped 10.0.1.2:4008 --bytes $((2 * MB)) --direction both --pattern random || rc=1; }
+	((rc == 0)) && scr_diag "$1: kprobes_on_ftrace=$3, optimization $4: $(grep -c 'mptcp_scramble_hook_.*+0x[1-9a-f]' /sys/kernel/debug/kprobes/list) hooks probed past the call site, all $5"
+	c0=$(scr_counter "$SCR_CLI" connections_scrambled)
+	((rc == 0)) && { scr_transfer "$1" "10.0.1.2:$2" --bytes $((2 * MB)) --direction both --pattern random || rc=1; }
+	((rc == 0)) && { (($(scr_counter "$SCR_CLI" connections_scrambled) > c0)) || { scr_fail "the connection was not scrambled"; rc=1; }; }
 	echo 1 > "$opt"
-	((rc == 0)) || return 1
-	(($(scr_counter "$SCR_CLI" connections_scrambled) > c0)) || scr_fail "the connection was not scrambled"
+	scr_wait_for refcount_is_zero
+	scr_unload && scr_load || { scr_fail "cannot reload the module"; rc=1; }
+	return "$rc"
+}
+
+# The test kernels place kprobes as a distro kernel does: a kprobe on a
+# function's entry runs from its ftrace call site.  Every other case of
+# this file runs on those.
+test_kprobes_on_ftrace_by_default() {
+	local param=/sys/module/mptcp_scramble/parameters/kprobes_on_ftrace
+	[[ $(cat "$param" 2>/dev/null) == Y ]] || scr_fail "$param: $(cat "$param" 2>&1)" || return
+	scr_kprobes_all ftrace || scr_fail "want every hook's kprobe on ftrace, have: $(scr_kprobe_kinds | tr '\n' ' ')"
+}
+
+# With kprobes_on_ftrace=0 and kprobe optimization off, every hook's
+# kprobe is an int3 trap and its handler runs NMI-like (in_nmi()): no FPU,
+# no SIMD, no allocation, no random bytes.  That is also how each hook
+# runs between the module's load and the optimizer's pass on a kernel
+# without ftrace.  The x86 SIMD ChaCha20 would warn in NMI context.
+test_trapped_kprobes_intact() {
+	kprobes_intact trapped 4008 0 0 trapped
+}
+
+# With kprobes_on_ftrace=0 and optimization on, the optimizer turns every
+# hook's kprobe into a jump: the handler runs in the hook's context.
+test_optimized_kprobes_intact() {
+	kprobes_intact optimized 4009 0 1 optimized
 }
 
 test_disarmed_kprobes_reset_instead_of_corrupting() {
@@ -384,7 +409,7 @@ scr_load || scr_skip_all "cannot load $SCR_MODULE"
 scr_topology 2
 
 scr_ktap_header
-scr_ktap_plan 18
+scr_ktap_plan 20
 scr_diag "mode: $(ip netns exec "$SCR_CLI" cat /proc/sys/net/mptcp_scramble/mode) at both ends"
 scr_run ipv4_two_paths_intact_and_counted test_ipv4_two_paths_intact_and_counted
 scr_run ipv6_two_paths_intact test_ipv6_two_paths_intact
@@ -402,7 +427,9 @@ scr_run fallback_to_tcp_untouched test_fallback_to_tcp_untouched
 scr_run fastopen_keeps_data_out_of_syn test_fastopen_keeps_data_out_of_syn
 scr_run rmmod_refused_while_scrambled_connection_lives test_rmmod_refused_while_scrambled_connection_lives
 scr_run connection_from_before_insmod_stays_plain test_connection_from_before_insmod_stays_plain
+scr_run kprobes_on_ftrace_by_default test_kprobes_on_ftrace_by_default
 scr_run trapped_kprobes_intact test_trapped_kprobes_intact
+scr_run optimized_kprobes_intact test_optimized_kprobes_intact
 scr_run disarmed_kprobes_reset_instead_of_corrupting test_disarmed_kprobes_reset_instead_of_corrupting
 scr_unload
 scr_finish

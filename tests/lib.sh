@@ -150,8 +150,10 @@ scr_loaded() {
 	grep -q '^mptcp_scramble ' /proc/modules
 }
 
+# scr_load [PARAM=VALUE...]: insmod the module unless it is loaded (with
+# the module parameters given), then apply SCR_MODE.
 scr_load() {
-	scr_loaded || insmod "$SCR_MODULE" || return
+	scr_loaded || insmod "$SCR_MODULE" "$@" || return
 	scr_apply_mode
 }
 
@@ -171,6 +173,26 @@ scr_apply_mode() {
 
 scr_unload() {
 	! scr_loaded || rmmod mptcp_scramble
+}
+
+# scr_kprobe_kinds: the kind of each hook's kprobe in the kprobes core's list,
+# one word per hook: ftrace, optimized or trapped.
+scr_kprobe_kinds() {
+	local list=/sys/kernel/debug/kprobes/list
+	[[ -r $list ]] || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+	awk '/mptcp_scramble_hook_/ {
+		kind = "trapped"
+		if (/\[FTRACE\]/) kind = "ftrace"
+		else if (/\[OPTIMIZED\]/) kind = "optimized"
+		print kind
+	}' "$list"
+}
+
+# scr_kprobes_all KIND: all 7 hooks' kprobes are of KIND.
+scr_kprobes_all() {
+	local kinds
+	kinds=$(scr_kprobe_kinds | sort | uniq -c | awk '{ print $1, $2 }')
+	[[ $kinds == "7 $1" ]]
 }
 
 # scr_refcount: the module's use count (live scrambled connections).
