@@ -52,7 +52,7 @@ RANGE=10.10.0.100-10.10.0.199
 PORTS=(8001 8002 8003 8004 8005 8006)
 
 scr_require_root
-scr_require_cmd ip tcpdump nft radvd traceroute python3 stackvirtd stackvirtctl
+scr_require_cmd ip tcpdump nft radvd dnsmasq traceroute python3 stackvirtd stackvirtctl
 
 # Every case, in order.  SCR_STACKVIRT=short (the debug kernel in `make
 # test`, where the whole file takes 12 minutes under TCG) runs the ones
@@ -66,7 +66,7 @@ CASES=(pool_is_made flows_leave_from_distinct_pseudonyms wire_shows_one_mac_per_
 	inbound_scan_gets_nothing link_chatter_is_arp_nd_mld_only runs_per_connect_not_per_packet
 	icmp_sockets_get_pseudonyms egress_guard_counts_nothing forged_frames_are_dropped_and_counted
 	applications_never_share bound_and_foreign_sockets_left_alone idle_pseudonym_is_retired
-	killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
+	dhcp_leases_are_anonymous killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
 if [[ ${SCR_STACKVIRT:-} == short ]]; then
 	CASES=(pool_is_made flows_leave_from_distinct_pseudonyms icmp_sockets_get_pseudonyms
 		egress_guard_counts_nothing forged_frames_are_dropped_and_counted
@@ -210,7 +210,10 @@ start_daemon() {
 	done
 	# A killed daemon's state must not pass for the new one's.
 	rm -f "$STATE"
-	ip netns exec "$H" timeout 1800 stackvirtd --uplink up0 --ipv4-range "$RANGE" --ipv6 \
+	# --ipv4-dhcp instead of the range.
+	local v4=(--ipv4-range "$RANGE")
+	[[ " $* " != *" --ipv4-dhcp "* ]] || v4=()
+	ip netns exec "$H" timeout 1800 stackvirtd --uplink up0 "${v4[@]}" --ipv6 \
 		--cgroup "$CG" --pin-dir "$PINS" --state "$STATE" --jitter-ms 100 "$@" \
 		2>> "$SCR_TMP/stackvirtd.log" &
 	DAEMON=$!
@@ -642,6 +645,68 @@ idle_pseudonym_is_retired() {
 		scr_fail "not every echo answered: $(grep received "$SCR_TMP/ping-long.out")" || return
 	scr_wait_for -t 30 retired "$dev" || scr_fail "$dev was not retired after the ping: $(ctl status)" || return
 	scr_diag "$dev served a 7 s ping from a raw socket, then retired"
+}
+
+# leases: the leases dnsmasq holds now, "MAC IP CLIENT-ID" lines.
+leases() {
+	awk '{ print $2, $3, $5 }' "$SCR_TMP/dnsmasq.leases" 2>/dev/null
+}
+
+# leases_are N: dnsmasq holds N leases.
+leases_are() {
+	(($(leases | grep -c .) == $1))
+}
+
+# Each pseudonym leases its IPv4 address from the link's DHCP server
+# (dnsmasq on the router) as a client of its own, with RFC 7844's
+# anonymity profile: only message type, parameter list and client
+# identifier (its own MAC), plus the offer's address and server when
+# selecting.  Leases held = pseudonyms alive, never above --max-leases; a
+# flow leaves from its pseudonym's leased address; a retired pseudonym's
+# lease, and at exit every lease, is released.
+dhcp_leases_are_anonymous() {
+	local dev src n audit
+	stop_daemon
+	rm -f "$SCR_TMP/dnsmasq.leases"
+	ip netns exec "$R" timeout 600 dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 \
+		--user=root --interface=r0 --bind-interfaces --no-ping --log-dhcp \
+		--log-facility="$SCR_TMP/dnsmasq.log" --dhcp-leasefile="$SCR_TMP/dnsmasq.leases" \
+		--dhcp-range=10.10.0.200,10.10.0.249,255.255.255.0,10m --dhcp-option=option:router,10.10.0.1 \
+		--pid-file="$SCR_TMP/dnsmasq.pid" 2> "$SCR_TMP/dnsmasq.err" &
+	local dnsmasq=$!
+	scr_wait_for -t 10 test -s "$SCR_TMP/dnsmasq.pid" || { scr_fail "dnsmasq did not start: $(cat "$SCR_TMP/dnsmasq.err")"; return 1; }
+	capture dhcp
+	start_daemon --ipv4-dhcp --max-leases 3 --policy flow --pool 2 --retire-after 2 || { kill "$dnsmasq"; return 1; }
+	pseudonyms | awk '$3 !~ /^10\.10\.0\.2[0-4][0-9]$/' | grep -q . &&
+		{ scr_fail "an IPv4 address not from the DHCP range: $(pseudonyms)"; kill "$dnsmasq"; return 1; }
+	scr_wait_for -t 10 leases_are 2 || scr_fail "dnsmasq holds $(leases | grep -c .) leases, want 2: $(leases)"
+	src=$(in_cgroup "$CG" python3 "$PEER" send 10.20.0.2 "${PORTS[0]}" 1000) ||
+		scr_fail "a flow with a leased address: $src"
+	pseudonyms | awk -v a="$src" '$3 == a' | grep -q . || scr_fail "the flow left from $src, no pseudonym's lease"
+	dev=$(pseudonyms | awk -v a="$src" '$3 == a { print $1 }')
+	# Two free pseudonyms and the taken one: the cap of 3 leases.
+	scr_wait_for -t 30 pool_has 3 || scr_fail "the pool did not refill: $(pseudonyms)"
+	sleep 1
+	(($(pseudonyms | wc -l) <= 3)) || scr_fail "more pseudonyms than the lease cap: $(pseudonyms)"
+	leases_are "$(pseudonyms | wc -l)" || scr_fail "leases $(leases | tr '\n' ' ') for pseudonyms $(pseudonyms | awk '{ print $3 }' | tr '\n' ' ')"
+	leases | while read -r m a id; do
+		pseudonyms | awk -v m="$m" -v a="$a" '$2 == m && $3 == a' | grep -q . || echo "lease $a to $m is no pseudonym's"
+		[[ $id == "01:$m" ]] || echo "lease $a: client id $id, want 01:$m"
+	done > "$SCR_TMP/leases.bad"
+	[[ ! -s $SCR_TMP/leases.bad ]] || scr_fail "$(cat "$SCR_TMP/leases.bad")"
+	# The flow's pseudonym retires: its lease goes back.
+	[[ -z $dev ]] || scr_wait_for -t 30 retired "$dev" || scr_fail "$dev was not retired"
+	n=$(pseudonyms | wc -l)
+	stop_daemon
+	scr_wait_for -t 10 leases_are 0 || scr_fail "leases left after the daemon stopped: $(leases)"
+	capture_stop
+	kill "$dnsmasq" 2>/dev/null
+	wait "$dnsmasq" 2>/dev/null
+	audit=$(python3 "$HERE/stackvirt/dhcp.py" audit "$SCR_TMP/dhcp.pcap" "$REAL_MAC") || scr_fail "$(grep problem <<< "$audit")"
+	scr_diag "DHCP client messages: $(tr '\n' ' ' <<< "$audit"); $n pseudonyms at the end"
+	grep -q "^RELEASE $((n + 1))$" <<< "$audit" || scr_fail "want $((n + 1)) DHCPRELEASE (one retired, $n at exit)"
+	! grep -Ei 'client provides name|vendor class|user class' "$SCR_TMP/dnsmasq.log" ||
+		scr_fail "dnsmasq saw identifying options"
 }
 
 # After SIGKILL the pins keep the programs, maps and pseudonyms working.

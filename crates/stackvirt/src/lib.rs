@@ -19,6 +19,7 @@
 //! - [`state`]: what the daemon publishes for `stackvirtctl`.
 
 pub mod bpf;
+pub mod dhcp;
 pub mod maps;
 pub mod net;
 pub mod nft;

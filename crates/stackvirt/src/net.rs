@@ -184,13 +184,27 @@ impl Net {
     /// # Errors
     /// The kernel's refusal of any step (the caller removes what was made).
     pub async fn create(&self, up: &Uplink, id: u32, addr: &Addresses) -> Result<u32> {
+        let index = self.create_link(up, id, addr.mac).await?;
+        if let Some(ip) = addr.ipv4 {
+            self.add_ipv4(id, index, ip, up.subnet4, up.gateway4)
+                .await?;
+        }
+        if let Some(ip) = addr.ipv6 {
+            self.add_ipv6(up, id, index, ip).await?;
+        }
+        Ok(index)
+    }
+
+    /// The device of pseudonym `id` alone, up, without addresses: the
+    /// first step of [`Net::create`], before a DHCP lease.  Returns its
+    /// index.
+    pub async fn create_link(&self, up: &Uplink, id: u32, mac: [u8; 6]) -> Result<u32> {
         let dev = pool::device_name(id);
-        let table = pool::table(id);
         self.handle
             .link()
             .add(
                 LinkMacVlan::new(&dev, up.index, MacVlanMode::Private)
-                    .address(addr.mac.to_vec())
+                    .address(mac.to_vec())
                     .build(),
             )
             .execute()
@@ -213,70 +227,91 @@ impl Net {
             .execute()
             .await
             .with_context(|| format!("setting {dev} up"))?;
-        if let Some(ip) = addr.ipv4 {
-            self.handle
-                .address()
-                .add(index, IpAddr::V4(ip), 32)
-                .execute()
-                .await?;
-            if let Some((net, len)) = up.subnet4 {
-                let onlink = RouteMessageBuilder::<Ipv4Addr>::new()
-                    .destination_prefix(net, len)
-                    .output_interface(index)
-                    .pref_source(ip)
-                    .scope(RouteScope::Link)
-                    .table_id(table)
-                    .build();
-                self.handle.route().add(onlink).execute().await?;
-            }
-            if let Some(gw) = up.gateway4 {
-                let default = RouteMessageBuilder::<Ipv4Addr>::new()
-                    .gateway(gw)
-                    .output_interface(index)
-                    .pref_source(ip)
-                    .table_id(table)
-                    .build();
-                self.handle.route().add(default).execute().await?;
-            }
-            let rule = || self.handle.rule().add().v4();
-            into_table(rule().source_prefix(ip, 32), table)
-                .await
-                .with_context(|| format!("rule from {ip} lookup {table}"))?;
-            into_table(rule().output_interface(dev.clone()), table)
-                .await
-                .with_context(|| format!("rule oif {dev} lookup {table}"))?;
-        }
-        if let Some(ip) = addr.ipv6 {
-            self.handle
-                .address()
-                .add(index, IpAddr::V6(ip), 128)
-                .execute()
-                .await?;
-            if let Some(prefix) = up.prefix6 {
-                let onlink = RouteMessageBuilder::<Ipv6Addr>::new()
-                    .destination_prefix(prefix, 64)
-                    .output_interface(index)
-                    .table_id(table)
-                    .build();
-                self.handle.route().add(onlink).execute().await?;
-            }
-            if let Some(gw) = up.gateway6 {
-                let default = RouteMessageBuilder::<Ipv6Addr>::new()
-                    .gateway(gw)
-                    .output_interface(index)
-                    .table_id(table)
-                    .build();
-                self.handle.route().add(default).execute().await?;
-            }
-            let rule = || self.handle.rule().add().v6();
-            into_table(rule().source_prefix(ip, 128), table)
-                .await
-                .with_context(|| format!("rule from {ip} lookup {table}"))?;
-            into_table(rule().output_interface(dev.clone()), table)
-                .await
-                .with_context(|| format!("rule oif {dev} lookup {table}"))?;
-        }
         Ok(index)
+    }
+
+    /// Gives pseudonym `id` (device `index`) the IPv4 address `ip` as /32,
+    /// its table the on-link route to `subnet` and the default route via
+    /// `gateway`, and the rules into the table.
+    pub async fn add_ipv4(
+        &self,
+        id: u32,
+        index: u32,
+        ip: Ipv4Addr,
+        subnet: Option<(Ipv4Addr, u8)>,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<()> {
+        let dev = pool::device_name(id);
+        let table = pool::table(id);
+        self.handle
+            .address()
+            .add(index, IpAddr::V4(ip), 32)
+            .execute()
+            .await?;
+        if let Some((net, len)) = subnet {
+            let onlink = RouteMessageBuilder::<Ipv4Addr>::new()
+                .destination_prefix(net, len)
+                .output_interface(index)
+                .pref_source(ip)
+                .scope(RouteScope::Link)
+                .table_id(table)
+                .build();
+            self.handle.route().add(onlink).execute().await?;
+        }
+        if let Some(gw) = gateway {
+            let default = RouteMessageBuilder::<Ipv4Addr>::new()
+                .gateway(gw)
+                .output_interface(index)
+                .pref_source(ip)
+                .table_id(table)
+                .build();
+            self.handle.route().add(default).execute().await?;
+        }
+        let rule = || self.handle.rule().add().v4();
+        into_table(rule().source_prefix(ip, 32), table)
+            .await
+            .with_context(|| format!("rule from {ip} lookup {table}"))?;
+        into_table(rule().output_interface(dev.clone()), table)
+            .await
+            .with_context(|| format!("rule oif {dev} lookup {table}"))?;
+        Ok(())
+    }
+
+    /// Gives pseudonym `id` (device `index`) the IPv6 address `ip` as
+    /// /128, its table the on-link route to the uplink's /64 and the
+    /// default route via its router, and the rules into the table.
+    pub async fn add_ipv6(&self, up: &Uplink, id: u32, index: u32, ip: Ipv6Addr) -> Result<()> {
+        let dev = pool::device_name(id);
+        let table = pool::table(id);
+        self.handle
+            .address()
+            .add(index, IpAddr::V6(ip), 128)
+            .execute()
+            .await?;
+        if let Some(prefix) = up.prefix6 {
+            let onlink = RouteMessageBuilder::<Ipv6Addr>::new()
+                .destination_prefix(prefix, 64)
+                .output_interface(index)
+                .table_id(table)
+                .build();
+            self.handle.route().add(onlink).execute().await?;
+        }
+        if let Some(gw) = up.gateway6 {
+            let default = RouteMessageBuilder::<Ipv6Addr>::new()
+                .gateway(gw)
+                .output_interface(index)
+                .table_id(table)
+                .build();
+            self.handle.route().add(default).execute().await?;
+        }
+        let rule = || self.handle.rule().add().v6();
+        into_table(rule().source_prefix(ip, 128), table)
+            .await
+            .with_context(|| format!("rule from {ip} lookup {table}"))?;
+        into_table(rule().output_interface(dev.clone()), table)
+            .await
+            .with_context(|| format!("rule oif {dev} lookup {table}"))?;
+        Ok(())
     }
 
     /// Waits until the IPv6 addresses of device `index` have passed

@@ -12,7 +12,10 @@ use std::{
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{FailMode, Policy};
+use crate::{
+    dhcp::Lease,
+    policy::{FailMode, Policy},
+};
 
 /// One pseudonym as created.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -27,6 +30,10 @@ pub struct PseudonymState {
     pub ipv6: Option<Ipv6Addr>,
     /// Its routing table.
     pub table: u32,
+    /// Its DHCP lease, when its IPv4 address came from one
+    /// (`--ipv4-dhcp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
 }
 
 /// The daemon's published state.

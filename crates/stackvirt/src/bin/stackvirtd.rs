@@ -21,6 +21,7 @@ use clap::Parser;
 use rand::Rng;
 use stackvirt::{
     bpf::{self, Loaded},
+    dhcp::Lease,
     net::{Addresses, Net, Uplink},
     nft,
     policy::{FailMode, Policy},
@@ -39,8 +40,18 @@ struct Args {
     uplink: String,
     /// IPv4 addresses for pseudonyms, FIRST-LAST, on the uplink's subnet
     /// and unused by anyone else.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ipv4_dhcp")]
     ipv4_range: Option<Ipv4Range>,
+    /// Give each pseudonym an IPv4 address leased from the link's DHCP
+    /// server, as a client of its own with RFC 7844's anonymity profile
+    /// (see stackvirt::dhcp); the lease is renewed while the pseudonym
+    /// lives and released when it retires.
+    #[arg(long)]
+    ipv4_dhcp: bool,
+    /// With --ipv4-dhcp: the most leases the host holds at once.  At the
+    /// cap no pseudonym is made until one retires.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    max_leases: u32,
     /// Give pseudonyms IPv6 addresses with random interface identifiers in
     /// the uplink's /64 (from router advertisements).
     #[arg(long)]
@@ -85,6 +96,18 @@ struct Daemon {
     ipv6_taken: HashSet<Ipv6Addr>,
     /// When each taken pseudonym last had a socket.
     last_busy: HashMap<u32, Instant>,
+    /// With --ipv4-dhcp: each pseudonym's device index, when its lease was
+    /// granted, and when to try to renew it next.
+    leases: HashMap<u32, LeaseTimes>,
+    /// Whether the lease cap stopped the pool from growing (said once).
+    at_lease_cap: bool,
+}
+
+/// When a pseudonym's lease was granted and when to renew it.
+struct LeaseTimes {
+    index: u32,
+    granted: Instant,
+    next_renewal: Instant,
 }
 
 impl Daemon {
@@ -126,27 +149,115 @@ impl Daemon {
             }
         }
         for p in idle {
-            self.bpf.retire(
-                p.id,
-                pool::parse_mac(&p.mac).context("a pseudonym's MAC in the state")?,
-                p.ipv4,
-                p.ipv6,
-            )?;
-            let ips: Vec<IpAddr> = p
-                .ipv4
-                .map(Into::into)
-                .into_iter()
-                .chain(p.ipv6.map(Into::into))
-                .collect();
-            nft::apply(&nft::retire(&p.device, &ips))?;
-            self.net.remove(p.id).await?;
-            if let Some(a) = p.ipv4 {
-                self.ipv4_taken.remove(&a);
-            }
-            self.last_busy.remove(&p.id);
-            self.state.pseudonyms.retain(|q| q.id != p.id);
-            self.state.save(&self.args.state)?;
+            self.remove_pseudonym(&p).await?;
             eprintln!("stackvirtd: retired {} ({})", p.device, p.mac);
+        }
+        Ok(())
+    }
+
+    /// Takes pseudonym `p` out of the programs' maps and the nftables
+    /// sets, gives back its lease, removes its device, rules and table.
+    async fn remove_pseudonym(&mut self, p: &PseudonymState) -> Result<()> {
+        self.bpf.retire(
+            p.id,
+            pool::parse_mac(&p.mac).context("a pseudonym's MAC in the state")?,
+            p.ipv4,
+            p.ipv6,
+        )?;
+        let ips: Vec<IpAddr> = p
+            .ipv4
+            .map(Into::into)
+            .into_iter()
+            .chain(p.ipv6.map(Into::into))
+            .collect();
+        nft::apply(&nft::retire(&p.device, &ips))?;
+        self.release(p).await;
+        self.net.remove(p.id).await?;
+        if let Some(a) = p.ipv4 {
+            self.ipv4_taken.remove(&a);
+        }
+        self.last_busy.remove(&p.id);
+        self.state.pseudonyms.retain(|q| q.id != p.id);
+        self.state.save(&self.args.state)
+    }
+
+    /// Gives back the lease of pseudonym `p`, if it has one (before its
+    /// device goes).  A failure is logged: the server reclaims the address
+    /// when the lease runs out.
+    async fn release(&mut self, p: &PseudonymState) {
+        let (Some(lease), Some(times)) = (p.lease.clone(), self.leases.remove(&p.id)) else {
+            return;
+        };
+        let Some(mac) = pool::parse_mac(&p.mac) else {
+            return;
+        };
+        let index = times.index;
+        match tokio::task::spawn_blocking(move || lease.release(index, &mac)).await {
+            Ok(Ok(())) => eprintln!(
+                "stackvirtd: {} released {}",
+                p.device,
+                p.ipv4.map_or(String::new(), |a| a.to_string())
+            ),
+            Ok(Err(e)) => eprintln!("stackvirtd: {}: releasing the lease: {e:#}", p.device),
+            Err(e) => eprintln!("stackvirtd: {}: releasing the lease: {e}", p.device),
+        }
+    }
+
+    /// Renews the leases that reached T1 (RFC 2131 section 4.4.5), each
+    /// try 10 s after a failed one; retires a pseudonym whose lease ran
+    /// out, sockets or not: its address is no longer the host's to use.
+    async fn renew_leases(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let due: Vec<u32> = self
+            .leases
+            .iter()
+            .filter(|(_, t)| now >= t.next_renewal)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(p) = self.state.pseudonyms.iter().find(|p| p.id == id).cloned() else {
+                self.leases.remove(&id);
+                continue;
+            };
+            let (Some(lease), Some(mac)) = (p.lease.clone(), pool::parse_mac(&p.mac)) else {
+                continue;
+            };
+            let Some(times) = self.leases.get(&id) else {
+                continue;
+            };
+            let index = times.index;
+            let granted = times.granted;
+            let old = lease.clone();
+            let renewed = tokio::task::spawn_blocking(move || old.renew(index, &mac)).await?;
+            match renewed {
+                Ok(new) if new.addr == lease.addr => {
+                    let now = Instant::now();
+                    if let Some(t) = self.leases.get_mut(&id) {
+                        t.granted = now;
+                        t.next_renewal = now + new.renew_after();
+                    }
+                    if let Some(q) = self.state.pseudonyms.iter_mut().find(|q| q.id == id) {
+                        q.lease = Some(new);
+                    }
+                    self.state.save(&self.args.state)?;
+                }
+                other => {
+                    let why = match other {
+                        Ok(new) => format!("the server moved it to {}", new.addr),
+                        Err(e) => format!("{e:#}"),
+                    };
+                    eprintln!("stackvirtd: {}: renewing {}: {why}", p.device, lease.addr);
+                    if Instant::now() >= granted + lease.lasts() {
+                        eprintln!(
+                            "stackvirtd: {}: the lease on {} ran out",
+                            p.device, lease.addr
+                        );
+                        self.remove_pseudonym(&p).await?;
+                    } else if let Some(t) = self.leases.get_mut(&id) {
+                        t.next_renewal = Instant::now() + Duration::from_secs(10);
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -179,7 +290,7 @@ impl Daemon {
                 break m;
             }
         };
-        let ipv4 = match self.args.ipv4_range {
+        let mut ipv4 = match self.args.ipv4_range {
             Some(r) => Some(
                 r.pick(&self.ipv4_taken, &mut rng)
                     .context("the IPv4 range is used up")?,
@@ -196,8 +307,60 @@ impl Daemon {
             _ => None,
         };
         ipv4.map(|a| self.ipv4_taken.insert(a));
-        let addr = Addresses { mac, ipv4, ipv6 };
-        let index = self.net.create(&self.uplink, id, &addr).await?;
+        let mut lease = None;
+        let index = if self.args.ipv4_dhcp {
+            // The device first, alone: the lease is asked for from it.
+            let index = self.net.create_link(&self.uplink, id, mac).await?;
+            let got = tokio::task::spawn_blocking(move || Lease::obtain(index, &mac)).await?;
+            let got = match got {
+                Ok(l) => l,
+                Err(e) => {
+                    self.net.remove(id).await?;
+                    return Err(e.context("no DHCP lease"));
+                }
+            };
+            let subnet = Ipv4Addr::from(
+                u32::from(got.addr)
+                    & (u32::MAX
+                        .checked_shl(32 - u32::from(got.prefix_len))
+                        .unwrap_or(0)),
+            );
+            self.net
+                .add_ipv4(
+                    id,
+                    index,
+                    got.addr,
+                    Some((subnet, got.prefix_len)),
+                    got.router.or(self.uplink.gateway4),
+                )
+                .await?;
+            if let Some(a) = ipv6 {
+                self.net.add_ipv6(&self.uplink, id, index, a).await?;
+            }
+            let now = Instant::now();
+            self.leases.insert(
+                id,
+                LeaseTimes {
+                    index,
+                    granted: now,
+                    next_renewal: now + got.renew_after(),
+                },
+            );
+            ipv4 = Some(got.addr);
+            self.ipv4_taken.insert(got.addr);
+            eprintln!(
+                "stackvirtd: {} leased {} for {} s from {}",
+                pool::device_name(id),
+                got.addr,
+                got.seconds,
+                got.server
+            );
+            lease = Some(got);
+            index
+        } else {
+            let addr = Addresses { mac, ipv4, ipv6 };
+            self.net.create(&self.uplink, id, &addr).await?
+        };
         if ipv6.is_some() {
             self.net.wait_dad(index, Duration::from_secs(10)).await?;
         }
@@ -216,6 +379,7 @@ impl Daemon {
             ipv4,
             ipv6,
             table: pool::table(id),
+            lease,
         });
         self.state.save(&self.args.state)
     }
@@ -228,7 +392,17 @@ impl Daemon {
             if let Err(e) = self.retire_idle().await {
                 eprintln!("stackvirtd: retiring: {e:#}");
             }
-            let delay = if self.free()? < self.args.pool {
+            if let Err(e) = self.renew_leases().await {
+                eprintln!("stackvirtd: renewing leases: {e:#}");
+            }
+            let capped = self.args.ipv4_dhcp && self.leases.len() >= self.args.max_leases as usize;
+            if capped != self.at_lease_cap {
+                self.at_lease_cap = capped;
+                if capped {
+                    eprintln!("stackvirtd: holding {} leases, the cap: no new pseudonym until one retires", self.leases.len());
+                }
+            }
+            let delay = if !capped && self.free()? < self.args.pool {
                 if let Err(e) = self.add_one().await {
                     eprintln!("stackvirtd: pseudonym {} not made: {e:#}", self.next_id - 1);
                 }
@@ -261,8 +435,8 @@ async fn teardown(net: &Net, args: &Args) -> Result<()> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    if args.ipv4_range.is_none() && !args.ipv6 {
-        bail!("give pseudonyms addresses: --ipv4-range, --ipv6 or both");
+    if args.ipv4_range.is_none() && !args.ipv4_dhcp && !args.ipv6 {
+        bail!("give pseudonyms addresses: --ipv4-range or --ipv4-dhcp, --ipv6, or both");
     }
     let net = Net::new()?;
     teardown(&net, &args)
@@ -308,8 +482,14 @@ async fn main() -> Result<()> {
         ipv4_taken: HashSet::new(),
         ipv6_taken: HashSet::new(),
         last_busy: HashMap::new(),
+        leases: HashMap::new(),
+        at_lease_cap: false,
     };
     let result = daemon.run().await;
+    // Leases go back to the server before the devices go.
+    for p in daemon.state.pseudonyms.clone() {
+        daemon.release(&p).await;
+    }
     teardown(&daemon.net, &daemon.args).await?;
     result
 }
