@@ -121,7 +121,18 @@ csum_transfer() {
 	rc=$?
 	scr_shape off
 	csum_failed=$(($(csum_errors) - corrupt_e0))
+	((rc == 0)) || csum_diag "$1"
 	return "$rc"
+}
+
+# csum_diag NAME: what each end's MPTCP saw, for a transfer that failed:
+# the MPTCP counters that are not zero, and the sockets left.
+csum_diag() {
+	local ns
+	for ns in "$SCR_CLI" "$SCR_SRV"; do
+		scr_diag "$1: $ns: $(ip netns exec "$ns" nstat -asz | awk '$1 ~ /^MPTcpExt/ && $2 > 0 { printf "%s=%s ", substr($1, 9), $2 }')"
+		scr_diag "$1: $ns: $(ip netns exec "$ns" ss -tanHM 2>/dev/null | awk '{ printf "[%s] ", $0 }')"
+	done
 }
 
 # csum_exercised NAME: the corruption made the receiver's checksum fail.
