@@ -379,8 +379,13 @@ test_disarmed_kprobes_reset_instead_of_corrupting() {
 	# "0123456789" until the connection fails; then each end reports, and
 	# keeps its socket until $done exists: the connection is destroyed only
 	# then.
+	# Disarming or re-arming ftrace-based kprobes rewrites ftrace call
+	# sites, which takes tens of seconds on the debug kernel under TCG: each
+	# end holds its socket up to 120 s for $done.  A socket closed while the
+	# kprobes are still disarmed would leak the module reference its destroy
+	# hook gives back.
 	rm -f "$done"
-	scr_transfer disarm 10.0.1.2:4006 --until-error --pattern digits --timeout 30 --hold-until "$done" &
+	scr_transfer disarm 10.0.1.2:4006 --until-error --pattern digits --timeout 120 --hold-until "$done" &
 	t=$!
 	# The stream flows scrambled; then every kprobe is disarmed.
 	scr_wait_for scr_counter_ge "$SCR_SRV" bytes_descrambled $((d0 + 2 * MB)) ||
