@@ -172,8 +172,10 @@ impl Lease {
     }
 
     /// Extends this lease (a DHCPREQUEST from the leased address, to the
-    /// server that granted it).  Returns the lease as the server now grants
-    /// it.  Errors: no answer, a DHCPNAK (the address is no longer ours).
+    /// server that granted it: the renewing state).  Returns the lease as
+    /// the server now grants it.  Errors: no answer, [`Refused`] (a
+    /// DHCPNAK: the address is no longer ours).  There is no rebinding
+    /// (a broadcast after T2): a lease not renewed by its end is given up.
     pub fn renew(&self, ifindex: u32, mac: &[u8; 6]) -> Result<Lease> {
         let link = Link::open(ifindex)?;
         let xid: u32 = rand::random();
@@ -212,10 +214,17 @@ fn server_of(msg: &Message) -> Result<Ipv4Addr> {
     }
 }
 
-/// The lease a DHCPACK grants; a DHCPNAK is an error.
+/// The server answered DHCPNAK: the address is not the client's (any
+/// more).  RFC 2131 section 4.4.5: a client that gets one while renewing
+/// stops using the address at once.
+#[derive(Debug, thiserror::Error)]
+#[error("the server refused (DHCPNAK)")]
+pub struct Refused;
+
+/// The lease a DHCPACK grants; a DHCPNAK is [`Refused`].
 fn lease_of(ack: &Message, from: [u8; 6]) -> Result<Lease> {
     if ack.opts().has_msg_type(MessageType::Nak) {
-        bail!("the server refused (DHCPNAK)");
+        return Err(Refused.into());
     }
     let server = server_of(ack)?;
     let prefix_len = match ack.opts().get(OptionCode::SubnetMask) {
@@ -522,7 +531,8 @@ mod tests {
         assert!(answer(&pkt, &MAC, 7, &[MessageType::Offer]).is_none());
 
         o_nak(&mut ack);
-        assert!(lease_of(&ack, [2; 6]).is_err());
+        let err = lease_of(&ack, [2; 6]).unwrap_err();
+        assert!(err.downcast_ref::<Refused>().is_some());
     }
 
     fn o_nak(msg: &mut Message) {

@@ -211,6 +211,10 @@ impl Net {
             .await
             .with_context(|| format!("creating macvlan {dev} on {}", up.name))?;
         let index = self.index(&dev).await?;
+        // A pseudonym never forwards: a frame for an address it does not
+        // have yet (a DHCP offer) must not be routed on, with an ARP from
+        // the host's own address that would tie the two together.
+        sysctl(&format!("ipv4/conf/{dev}/forwarding"), "0")?;
         sysctl(&format!("ipv4/conf/{dev}/arp_ignore"), "1")?;
         sysctl(&format!("ipv4/conf/{dev}/arp_announce"), "2")?;
         for (k, v) in [

@@ -21,7 +21,7 @@ use clap::Parser;
 use rand::Rng;
 use stackvirt::{
     bpf::{self, Loaded},
-    dhcp::Lease,
+    dhcp::{Lease, Refused},
     net::{Addresses, Net, Uplink},
     nft,
     policy::{FailMode, Policy},
@@ -242,12 +242,17 @@ impl Daemon {
                     self.state.save(&self.args.state)?;
                 }
                 other => {
-                    let why = match other {
-                        Ok(new) => format!("the server moved it to {}", new.addr),
-                        Err(e) => format!("{e:#}"),
+                    // A DHCPNAK, or an ACK for another address: the address
+                    // is no longer ours, now (RFC 2131 section 4.4.5).
+                    let (why, lost) = match other {
+                        Ok(new) => (format!("the server moved it to {}", new.addr), true),
+                        Err(e) => (format!("{e:#}"), e.downcast_ref::<Refused>().is_some()),
                     };
                     eprintln!("stackvirtd: {}: renewing {}: {why}", p.device, lease.addr);
-                    if Instant::now() >= granted + lease.lasts() {
+                    if lost {
+                        eprintln!("stackvirtd: {}: {} is no longer ours", p.device, lease.addr);
+                        self.remove_pseudonym(&p).await?;
+                    } else if Instant::now() >= granted + lease.lasts() {
                         eprintln!(
                             "stackvirtd: {}: the lease on {} ran out",
                             p.device, lease.addr
@@ -311,7 +316,10 @@ impl Daemon {
         let index = if self.args.ipv4_dhcp {
             // The device first, alone: the lease is asked for from it.
             let index = self.net.create_link(&self.uplink, id, mac).await?;
-            let got = tokio::task::spawn_blocking(move || Lease::obtain(index, &mac)).await?;
+            let got = tokio::task::spawn_blocking(move || Lease::obtain(index, &mac))
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|r| r);
             let got = match got {
                 Ok(l) => l,
                 Err(e) => {
@@ -325,7 +333,8 @@ impl Daemon {
                         .checked_shl(32 - u32::from(got.prefix_len))
                         .unwrap_or(0)),
             );
-            self.net
+            let mut added = self
+                .net
                 .add_ipv4(
                     id,
                     index,
@@ -333,9 +342,15 @@ impl Daemon {
                     Some((subnet, got.prefix_len)),
                     got.router.or(self.uplink.gateway4),
                 )
-                .await?;
-            if let Some(a) = ipv6 {
-                self.net.add_ipv6(&self.uplink, id, index, a).await?;
+                .await;
+            if let (Ok(()), Some(a)) = (&added, ipv6) {
+                added = self.net.add_ipv6(&self.uplink, id, index, a).await;
+            }
+            if let Err(e) = added {
+                let l = got.clone();
+                let _ = tokio::task::spawn_blocking(move || l.release(index, &mac)).await;
+                let _ = self.net.remove(id).await;
+                return Err(e);
             }
             let now = Instant::now();
             self.leases.insert(
@@ -361,6 +376,29 @@ impl Daemon {
             let addr = Addresses { mac, ipv4, ipv6 };
             self.net.create(&self.uplink, id, &addr).await?
         };
+        if let Err(e) = self.enrol(id, index, mac, ipv4, ipv6, lease.clone()).await {
+            // Nothing half made stays: the lease goes back, the device goes.
+            if let Some(l) = lease {
+                let _ = tokio::task::spawn_blocking(move || l.release(index, &mac)).await;
+            }
+            self.leases.remove(&id);
+            let _ = self.net.remove(id).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The last steps of [`Daemon::add_one`]: DAD, the nftables sets, the
+    /// programs' maps, the published state.
+    async fn enrol(
+        &mut self,
+        id: u32,
+        index: u32,
+        mac: [u8; 6],
+        ipv4: Option<Ipv4Addr>,
+        ipv6: Option<Ipv6Addr>,
+        lease: Option<Lease>,
+    ) -> Result<()> {
         if ipv6.is_some() {
             self.net.wait_dad(index, Duration::from_secs(10)).await?;
         }
