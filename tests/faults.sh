@@ -121,11 +121,11 @@ csum_transfer() {
 	rc=$?
 	scr_shape off
 	csum_failed=$(($(csum_errors) - corrupt_e0))
-	((rc == 0)) || csum_diag "$1"
 	return "$rc"
 }
 
-# csum_diag NAME: what each end's MPTCP saw, for a transfer that failed:
+# csum_diag NAME: what each end's MPTCP saw, for a transfer that should
+# have passed:
 # the MPTCP counters that are not zero, and the sockets left.
 csum_diag() {
 	local ns
@@ -144,7 +144,7 @@ test_bad_csum_two_subflows_arrives_intact() {
 	local joins
 	joins=$(scr_joins)
 	# The corruption starts only once the MP_JOIN subflow on c2 is up.
-	csum_transfer csum-two 4102 c2 "$joins" || return
+	csum_transfer csum-two 4102 c2 "$joins" || { csum_diag csum-two; return 1; }
 	csum_exercised csum-two || return
 	(($(scr_joins) > joins)) || scr_fail "no MP_JOIN subflow: not a two-subflow transfer"
 }
