@@ -40,6 +40,9 @@
 # - sockets bound by the application, and sockets of other namespaces in
 #   the cgroup, keep their addresses;
 # - a pseudonym is retired once its last socket has closed;
+# - DHCP: each pseudonym leases its IPv4 address anonymously (RFC 7844);
+# - DNS: stackvirtd as the stub resolver; each query leaves from the
+#   pseudonym of the application that asked, no answer is shared;
 # - failure: stackvirtd killed, existing flows keep working; new connects
 #   draw from the remaining pool, then keep the default address
 #   (--fail open) or fail with EPERM (--fail closed).
@@ -66,7 +69,7 @@ CASES=(pool_is_made flows_leave_from_distinct_pseudonyms wire_shows_one_mac_per_
 	inbound_scan_gets_nothing link_chatter_is_arp_nd_mld_only runs_per_connect_not_per_packet
 	icmp_sockets_get_pseudonyms egress_guard_counts_nothing forged_frames_are_dropped_and_counted
 	applications_never_share bound_and_foreign_sockets_left_alone idle_pseudonym_is_retired
-	dhcp_leases_are_anonymous killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
+	dhcp_leases_are_anonymous dns_kept_with_its_application killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
 if [[ ${SCR_STACKVIRT:-} == short ]]; then
 	CASES=(pool_is_made flows_leave_from_distinct_pseudonyms icmp_sockets_get_pseudonyms
 		egress_guard_counts_nothing forged_frames_are_dropped_and_counted
@@ -715,6 +718,88 @@ dhcp_leases_are_anonymous() {
 	grep -q "^RELEASE $((n + 1))$" <<< "$audit" || scr_fail "want $((n + 1)) DHCPRELEASE (one retired, $n at exit)"
 	! grep -Ei 'client provides name|vendor class|user class' "$SCR_TMP/dnsmasq.log" ||
 		scr_fail "dnsmasq saw identifying options"
+}
+
+# resolve CGROUP [udp]: the address of www.svtest.example as the process
+# in CGROUP gets it from the stub at 127.0.0.53: glibc's resolver (getent,
+# a connected UDP socket), or with "udp" a bare query sent unconnected
+# (sendto), whose answer's first A record is printed.
+resolve() {
+	if [[ ${2:-} == udp ]]; then
+		in_cgroup "$1" python3 -c '
+import socket, struct
+q = struct.pack(">HHHHHH", 0x5e5e, 0x0100, 1, 0, 0, 0)
+q += b"".join(bytes([len(l)]) + l for l in b"www.svtest.example".split(b".")) + b"\0"
+q += struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(10)
+s.sendto(q, ("127.0.0.53", 53))
+a, _ = s.recvfrom(4096)
+assert a[:2] == q[:2] and a[3] & 15 == 0, a
+print(socket.inet_ntoa(a[-4:]))'
+		return
+	fi
+	# `ip netns exec` gives the command a mount namespace of its own.
+	in_cgroup "$1" sh -c 'mount --bind "$0" /etc/resolv.conf && exec getent ahostsv4 www.svtest.example' \
+		"$SCR_TMP/resolv.conf" | awk 'NR == 1 { print $1 }'
+}
+
+# asked_from: the source of each query for www.svtest.example that the
+# network's resolver logged, in order, one per line.
+asked_from() {
+	grep -o 'query\[A\] www\.svtest\.example from [0-9.]*' "$SCR_TMP/dns.log" | awk '{ print $NF }'
+}
+
+# DNS kept with its flow (the paper's section 4.3): stackvirtd as the
+# host's stub resolver (--dns-upstream), dnsmasq on the router as the
+# network's resolver, logging each query with its source.  Under
+# `application`, two applications resolve one name, through glibc and
+# with a bare unconnected query, and connect to the answer: each query
+# leaves from its application's pseudonym, the one its connection then
+# uses, and each asks the network itself (no cache shared); a process
+# outside the cgroup asks from the host's address.  Under `flow`, each
+# query takes a pseudonym of its own.
+dns_kept_with_its_application() {
+	local a1 a2 b1 c x y got want
+	stop_daemon
+	printf 'nameserver 127.0.0.53\noptions timeout:5 attempts:1\n' > "$SCR_TMP/resolv.conf"
+	rm -f "$SCR_TMP/dns.log" "$SCR_TMP/dns.pid"
+	ip netns exec "$R" timeout 600 dnsmasq --keep-in-foreground --conf-file=/dev/null --user=root \
+		--no-resolv --no-hosts --listen-address=10.10.0.1 --bind-interfaces --log-queries \
+		--log-facility="$SCR_TMP/dns.log" --host-record=www.svtest.example,10.20.0.2 \
+		--pid-file="$SCR_TMP/dns.pid" 2> "$SCR_TMP/dns.err" &
+	local dnsmasq=$!
+	scr_wait_for -t 10 test -s "$SCR_TMP/dns.pid" || { scr_fail "dnsmasq did not start: $(cat "$SCR_TMP/dns.err")"; return 1; }
+	start_daemon --policy application --pool 4 --dns-upstream 10.10.0.1:53 ||
+		{ kill "$dnsmasq"; return 1; }
+	got=$(resolve "$CG/app1")/$(resolve "$CG/app2")/$(resolve "$CG/app1" udp)/$(resolve "$CG/app2" udp)
+	[[ $got == 10.20.0.2/10.20.0.2/10.20.0.2/10.20.0.2 ]] ||
+		{ scr_fail "the applications resolved $got, want 10.20.0.2 four times: $(ctl counters | grep dns)"; kill "$dnsmasq"; return 1; }
+	a1=$(in_cgroup "$CG/app1" python3 "$PEER" send 10.20.0.2 "${PORTS[0]}" 1000)
+	b1=$(in_cgroup "$CG/app2" python3 "$PEER" send 10.20.0.2 "${PORTS[0]}" 1000)
+	# A process of the host outside the cgroup: its query is no pseudonym's.
+	ip netns exec "$H" sh -c 'mount --bind "$0" /etc/resolv.conf && exec getent ahostsv4 www.svtest.example' \
+		"$SCR_TMP/resolv.conf" > /dev/null || scr_fail "a resolution outside the cgroup failed"
+	want="$a1 $b1 $a1 $b1 10.10.0.2"
+	got=$(asked_from | tr '\n' ' ')
+	scr_diag "queries from: $got; app1 connects from $a1, app2 from $b1"
+	[[ ${got% } == "$want" ]] || scr_fail "the queries left from $got, want $want" || { kill "$dnsmasq"; return 1; }
+	ctl counters > "$SCR_TMP/counters"
+	for x in "dns_tagged 4" "dns_untagged 0" "dns_stub_queries 5" "dns_stub_tagged 4" "dns_stub_untagged 1" \
+		"dns_stub_answered 5" "dns_stub_timeouts 0" "dns_stub_malformed 0" "dns_stub_bad_answers 0"; do
+		grep -qx "$x" "$SCR_TMP/counters" || scr_fail "want $x: $(grep dns "$SCR_TMP/counters" | tr '\n' ' ')"
+	done
+	# flow: a query is no flow of what it serves; each takes a pseudonym.
+	stop_daemon
+	: > "$SCR_TMP/dns.log"
+	start_daemon --policy flow --pool 4 --dns-upstream 10.10.0.1:53 || { kill "$dnsmasq"; return 1; }
+	c=$(resolve "$CG/app1")/$(resolve "$CG/app1")
+	[[ $c == 10.20.0.2/10.20.0.2 ]] || scr_fail "under flow, app1 resolved $c"
+	read -r x y < <(asked_from | tr '\n' ' ')
+	pseudonyms | awk -v a="$x" '$3 == a' | grep -q . || scr_fail "a query under flow left from $x, no pseudonym's"
+	[[ -n $y && $x != "$y" ]] || scr_fail "two queries under flow left from $x and $y"
+	kill "$dnsmasq" 2>/dev/null
+	wait "$dnsmasq" 2>/dev/null
 }
 
 # After SIGKILL the pins keep the programs, maps and pseudonyms working.

@@ -104,6 +104,8 @@ enum sv_counter {
 	SV_RUN_SOCK_RELEASE,
 	SV_DEVICE_BOUND,	/* ICMP socket tied to its pseudonym's device at creation */
 	SV_HELD_FULL,		/* ... not: HELD is full, default address kept */
+	SV_DNS_TAGGED,		/* a query to the stub resolver, tagged with its pseudonym */
+	SV_DNS_UNTAGGED,	/* ... not: the pseudonym's id does not fit the tag */
 	SV_COUNTERS,
 };
 
@@ -111,7 +113,14 @@ struct sv_config {
 	__u64 netns_cookie;	/* the daemon's namespace; others are left alone */
 	__u32 policy;		/* enum sv_policy */
 	__u32 fail_closed;	/* 1: EPERM when no pseudonym is free */
+	__u32 dns_stub_ip4;	/* the daemon's stub resolver, network byte order; 0: none */
+	__u32 dns_stub_port;	/* its port, network byte order in the low 16 bits, as user_port */
+	__u32 dns_tag_net;	/* the loopback /16 a query's source names its pseudonym in (nbo) */
+	__u32 pad;
 };
+
+/* The largest pseudonym id the low 16 bits of a tag hold. */
+#define SV_DNS_TAG_MAX 0xffff
 
 #define SV_HAS_IPV4 1
 #define SV_HAS_IPV6 2
@@ -291,6 +300,37 @@ static __always_inline void group_key(struct sv_group_key *key, struct bpf_sock_
 	}
 }
 
+/* Whether an IPv4 connect or send of CTX goes to the daemon's stub
+ * resolver.  Its queries are the application's, not a flow of their own:
+ * under the application and user policies they take the group's
+ * pseudonym, under the others one of their own (KEY is made so).
+ */
+static __always_inline int to_dns_stub(struct bpf_sock_addr *ctx, const struct sv_config *config,
+				       struct sv_group_key *key)
+{
+	if (!config->dns_stub_ip4 || ctx->user_ip4 != config->dns_stub_ip4 ||
+	    ctx->user_port != config->dns_stub_port)
+		return 0;
+	if (config->policy != SV_POLICY_APPLICATION && config->policy != SV_POLICY_USER)
+		__builtin_memset(key, 0, sizeof(*key));	/* SV_POLICY_CONNECTION */
+	return 1;
+}
+
+/* The loopback source that names pseudonym ID to the stub resolver:
+ * dns_tag_net's /16 with ID in the low 16 bits; 0 when ID does not fit.
+ * Every 127.0.0.0/8 address is the host's (the local route of lo), so the
+ * socket may take it, and the query never leaves the host.
+ */
+static __always_inline __u32 dns_tag(const struct sv_config *config, __u32 id)
+{
+	if (id > SV_DNS_TAG_MAX) {
+		count(SV_DNS_UNTAGGED);
+		return 0;
+	}
+	count(SV_DNS_TAGGED);
+	return config->dns_tag_net | __builtin_bswap32(id);
+}
+
 /* Whether the socket is the daemon's business: its namespace's, not bound
  * by the application.  BOUND: whether it has a source address or port, or
  * a device the application chose.  CTX: a bpf_sock_addr or bpf_sock.
@@ -404,6 +444,7 @@ int stackvirt_connect4(struct bpf_sock_addr *ctx)
 	struct sockaddr_in sa = {};
 	struct sv_pseudonym *p;
 	__u32 id, *held;
+	int dns;
 
 	count(SV_RUN_CONNECT4);
 	if (!sk)
@@ -413,19 +454,26 @@ int stackvirt_connect4(struct bpf_sock_addr *ctx)
 	if (!config)
 		return 1;
 	group_key(&key, ctx, config, AF_INET, 0);
+	dns = to_dns_stub(ctx, config, &key);
 	p = take(&key, &id);
 	if (!p)
 		return pool_empty(config);
-	if (!(p->flags & SV_HAS_IPV4)) {
-		count(SV_NO_ADDRESS);
-		return 1;
-	}
-	if (follow(ctx, held, id, p)) {
-		count(SV_BIND_FAILED);
-		return 1;
+	if (dns) {
+		sa.sin_addr.s_addr = dns_tag(config, id);
+		if (!sa.sin_addr.s_addr)
+			return 1;
+	} else {
+		if (!(p->flags & SV_HAS_IPV4)) {
+			count(SV_NO_ADDRESS);
+			return 1;
+		}
+		if (follow(ctx, held, id, p)) {
+			count(SV_BIND_FAILED);
+			return 1;
+		}
+		sa.sin_addr.s_addr = p->ipv4;
 	}
 	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = p->ipv4;
 	if (bpf_bind(ctx, (struct sockaddr *)&sa, sizeof(sa))) {
 		count(SV_BIND_FAILED);
 		return 1;
@@ -489,7 +537,8 @@ int stackvirt_sendmsg4(struct bpf_sock_addr *ctx)
 	const struct sv_config *config;
 	struct sv_group_key key = {};
 	struct sv_pseudonym *p;
-	__u32 id;
+	__u32 id, src;
+	int dns;
 
 	count(SV_RUN_SENDMSG4);
 	if (!sk)
@@ -499,14 +548,22 @@ int stackvirt_sendmsg4(struct bpf_sock_addr *ctx)
 	if (!config)
 		return 1;
 	group_key(&key, ctx, config, AF_INET, (__u16)sk->src_port);
+	dns = to_dns_stub(ctx, config, &key);
 	p = take(&key, &id);
 	if (!p)
 		return pool_empty(config);
-	if (!(p->flags & SV_HAS_IPV4)) {
-		count(SV_NO_ADDRESS);
-		return 1;
+	if (dns) {
+		src = dns_tag(config, id);
+		if (!src)
+			return 1;
+	} else {
+		if (!(p->flags & SV_HAS_IPV4)) {
+			count(SV_NO_ADDRESS);
+			return 1;
+		}
+		src = p->ipv4;
 	}
-	ctx->msg_src_ip4 = p->ipv4;
+	ctx->msg_src_ip4 = src;
 	count(SV_APPLIED);
 	return 1;
 }

@@ -22,6 +22,7 @@ use aya::{
 };
 
 use crate::{
+    dns::DnsTag,
     maps::{self, AddrKey, Config, GroupKey, MacKey, Pseudonym},
     policy::{FailMode, Policy},
 };
@@ -112,6 +113,7 @@ impl Loaded {
         pin_dir: &Path,
         policy: Policy,
         fail: FailMode,
+        dns: Option<DnsTag>,
     ) -> Result<Self> {
         remove_pins(pin_dir)?;
         fs::create_dir_all(pin_dir)
@@ -121,6 +123,7 @@ impl Loaded {
             netns_cookie: netns_cookie()?,
             policy: policy as u32,
             fail_closed: u32::from(fail == FailMode::Closed),
+            ..Config::with_dns(dns)
         };
         Array::<_, Config>::try_from(map_mut(&mut ebpf, maps::CONFIG)?)?.set(0, config, 0)?;
         for name in maps::ALL {

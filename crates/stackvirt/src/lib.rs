@@ -15,11 +15,13 @@
 //! - [`bpf`]: loading, attaching and pinning the programs with `aya`;
 //! - [`net`]: the pseudonyms' links, addresses, routes and rules (rtnetlink);
 //! - [`nft`]: the inbound filter and the egress guard (nftables);
+//! - [`dns`]: the stub resolver that keeps DNS with its flow;
 //! - [`sockets`]: which addresses sockets use (idle pseudonyms);
 //! - [`state`]: what the daemon publishes for `stackvirtctl`.
 
 pub mod bpf;
 pub mod dhcp;
+pub mod dns;
 pub mod maps;
 pub mod net;
 pub mod nft;

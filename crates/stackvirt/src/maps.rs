@@ -32,7 +32,7 @@ pub const ALL: [&str; 8] = [
 /// The counters of `COUNTERS`, in index order: four program run counts,
 /// then what the runs did, then the egress guard's drops, then the socket
 /// programs' run counts and what they did.
-pub const COUNTER_NAMES: [&str; 16] = [
+pub const COUNTER_NAMES: [&str; 18] = [
     "run_connect4",
     "run_connect6",
     "run_sendmsg4",
@@ -49,6 +49,8 @@ pub const COUNTER_NAMES: [&str; 16] = [
     "run_sock_release",
     "device_bound",
     "held_full",
+    "dns_tagged",
+    "dns_untagged",
 ];
 
 /// `struct sv_group_key`: which group a socket belongs to, by the fields
@@ -125,6 +127,31 @@ pub struct Config {
     pub policy: u32,
     /// 1 for [`crate::policy::FailMode::Closed`].
     pub fail_closed: u32,
+    /// The stub resolver's IPv4 address ([`crate::dns::DnsTag::stub`]),
+    /// network byte order; 0: no stub.
+    pub dns_stub_ip4: u32,
+    /// Its port, network byte order in the low 16 bits (as the programs
+    /// read `user_port`).
+    pub dns_stub_port: u32,
+    /// [`crate::dns::DnsTag::tag_net`], network byte order.
+    pub dns_tag_net: u32,
+    pub pad: u32,
+}
+
+impl Config {
+    /// A configuration with only the stub resolver's fields set from
+    /// `dns` (all zero for none), the others left to the caller.
+    #[must_use]
+    pub fn with_dns(dns: Option<crate::dns::DnsTag>) -> Self {
+        Self {
+            dns_stub_ip4: dns.map_or(0, |d| u32::from_ne_bytes(d.stub.ip().octets())),
+            dns_stub_port: dns.map_or(0, |d| {
+                u32::from(u16::from_ne_bytes(d.stub.port().to_be_bytes()))
+            }),
+            dns_tag_net: dns.map_or(0, |d| u32::from_ne_bytes(d.tag_net.octets())),
+            ..Self::default()
+        }
+    }
 }
 
 /// `struct sv_pseudonym`: flag bits.
@@ -233,9 +260,10 @@ mod tests {
 
     #[test]
     fn layouts_match_the_c_structs() {
-        // struct sv_config: u64 + 2 * u32; struct sv_pseudonym: 4 + 16 +
+        // struct sv_config: u64 + 6 * u32; struct sv_pseudonym: 4 + 16 +
         // 3 * 4 bytes, then a u64 at offset 32.
-        assert_eq!(std::mem::size_of::<Config>(), 16);
+        assert_eq!(std::mem::size_of::<Config>(), 32);
+        assert_eq!(std::mem::offset_of!(Config, dns_stub_ip4), 16);
         assert_eq!(std::mem::size_of::<Pseudonym>(), 40);
         assert_eq!(std::mem::offset_of!(Pseudonym, ifindex), 24);
         assert_eq!(std::mem::offset_of!(Pseudonym, uses), 32);
@@ -245,6 +273,25 @@ mod tests {
         // struct sv_addr: u32 + 16 bytes; struct sv_mac: 6 + 2 bytes.
         assert_eq!(std::mem::size_of::<AddrKey>(), 20);
         assert_eq!(std::mem::size_of::<MacKey>(), 8);
+    }
+
+    #[test]
+    fn the_dns_stub_is_configured_as_the_programs_read_it() {
+        let tag = crate::dns::DnsTag::new(
+            "127.0.0.53:53".parse().unwrap(),
+            Ipv4Addr::new(127, 83, 0, 0),
+        )
+        .unwrap();
+        let c = Config::with_dns(Some(tag));
+        // struct bpf_sock_addr: user_ip4 and user_port in network byte order
+        assert_eq!(c.dns_stub_ip4.to_ne_bytes(), [127, 0, 0, 53]);
+        assert_eq!(c.dns_stub_port.to_ne_bytes(), [0, 53, 0, 0]);
+        assert_eq!(c.dns_tag_net.to_ne_bytes(), [127, 83, 0, 0]);
+        let none = Config::with_dns(None);
+        assert_eq!(
+            (none.dns_stub_ip4, none.dns_stub_port, none.dns_tag_net),
+            (0, 0, 0)
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     dhcp::Lease,
+    dns::DnsCounters,
     policy::{FailMode, Policy},
 };
 
@@ -48,6 +49,9 @@ pub struct State {
     /// Free pseudonyms the daemon keeps ready.
     pub pool: usize,
     pub pseudonyms: Vec<PseudonymState>,
+    /// The DNS stub's counters, when it runs (`--dns-upstream`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsCounters>,
 }
 
 impl State {

@@ -4,7 +4,8 @@
 //!   stackvirtctl status     each pseudonym: device, MAC, addresses, uses,
 //!                           groups, open sockets; below it, its groups
 //!                           (flows, destinations, applications, users)
-//!   stackvirtctl counters   one `name value` line per counter
+//!   stackvirtctl counters   one `name value` line per counter (the
+//!                           programs', nftables', the DNS stub's)
 
 use std::{
     collections::HashMap,
@@ -54,12 +55,20 @@ fn cgroup_path(root: &Path, id: u64) -> Option<PathBuf> {
         .find_map(|e| cgroup_path(&e.path(), id))
 }
 
-fn counters(pinned: &Pinned) -> Result<()> {
+fn counters(pinned: &Pinned, state: &Path) -> Result<()> {
     for (name, value) in pinned.counters()? {
         println!("{name} {value}");
     }
     for name in ["inbound_dropped", "egress_mismatch"] {
         println!("{name} {}", nft::counter(name)?);
+    }
+    // The DNS stub's, as the daemon last published them.
+    if let Some(dns) = State::load(state).ok().and_then(|s| s.dns) {
+        if let serde_json::Value::Object(fields) = serde_json::to_value(dns)? {
+            for (name, value) in fields {
+                println!("dns_stub_{name} {value}");
+            }
+        }
     }
     Ok(())
 }
@@ -123,6 +132,6 @@ fn main() -> Result<()> {
     let pinned = Pinned::open(&args.pin_dir)?;
     match args.command {
         Command::Status => status(&pinned, &State::load(&args.state)?),
-        Command::Counters => counters(&pinned),
+        Command::Counters => counters(&pinned, &args.state),
     }
 }

@@ -11,8 +11,9 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4},
     path::PathBuf,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -22,6 +23,7 @@ use rand::Rng;
 use stackvirt::{
     bpf::{self, Loaded},
     dhcp::{Lease, Refused},
+    dns::{self, Book, DnsTag},
     net::{Addresses, Net, Uplink},
     nft,
     policy::{FailMode, Policy},
@@ -81,6 +83,19 @@ struct Args {
     /// The longest random delay between two pseudonyms' creation, in ms.
     #[arg(long, default_value_t = 200)]
     jitter_ms: u64,
+    /// Serve as the host's stub resolver, forwarding each query to this
+    /// resolver (ADDR:PORT) from the asking application's pseudonym, with
+    /// no cache (see stackvirt::dns).  Point /etc/resolv.conf at
+    /// --dns-listen.
+    #[arg(long)]
+    dns_upstream: Option<SocketAddr>,
+    /// With --dns-upstream: where the stub listens.
+    #[arg(long, default_value = "127.0.0.53:53")]
+    dns_listen: SocketAddrV4,
+    /// With --dns-upstream: the loopback /16 whose addresses name a
+    /// query's pseudonym to the stub.
+    #[arg(long, default_value = "127.83.0.0")]
+    dns_tag_net: Ipv4Addr,
 }
 
 /// The pool as the daemon runs it.
@@ -101,6 +116,10 @@ struct Daemon {
     leases: HashMap<u32, LeaseTimes>,
     /// Whether the lease cap stopped the pool from growing (said once).
     at_lease_cap: bool,
+    /// Each pseudonym's addresses, for the DNS stub.
+    book: Book,
+    /// The DNS stub's counters, when it runs.
+    dns: Option<Arc<dns::Counters>>,
 }
 
 /// When a pseudonym's lease was granted and when to renew it.
@@ -177,6 +196,9 @@ impl Daemon {
             self.ipv4_taken.remove(&a);
         }
         self.last_busy.remove(&p.id);
+        if let Ok(mut b) = self.book.lock() {
+            b.remove(&p.id);
+        }
         self.state.pseudonyms.retain(|q| q.id != p.id);
         self.state.save(&self.args.state)
     }
@@ -409,6 +431,9 @@ impl Daemon {
             .chain(ipv6.map(Into::into))
             .collect();
         nft::apply(&nft::enrol(&device, &ips))?;
+        if let Ok(mut b) = self.book.lock() {
+            b.insert(id, (ipv4, ipv6));
+        }
         self.bpf.offer(id, index, mac, ipv4, ipv6)?;
         self.state.pseudonyms.push(PseudonymState {
             id,
@@ -432,6 +457,13 @@ impl Daemon {
             }
             if let Err(e) = self.renew_leases().await {
                 eprintln!("stackvirtd: renewing leases: {e:#}");
+            }
+            if let Some(c) = &self.dns {
+                let now = Some(c.snapshot());
+                if now != self.state.dns {
+                    self.state.dns = now;
+                    self.state.save(&self.args.state)?;
+                }
             }
             let capped = self.args.ipv4_dhcp && self.leases.len() >= self.args.max_leases as usize;
             if capped != self.at_lease_cap {
@@ -487,6 +519,10 @@ async fn main() -> Result<()> {
             args.uplink
         );
     }
+    let tag = args
+        .dns_upstream
+        .map(|_| DnsTag::new(args.dns_listen, args.dns_tag_net))
+        .transpose()?;
     nft::apply(&nft::ruleset())?;
     let bpf = Loaded::attach(
         &args.cgroup,
@@ -494,6 +530,7 @@ async fn main() -> Result<()> {
         &args.pin_dir,
         args.policy,
         args.fail,
+        tag,
     )?;
     let state = State {
         pid: std::process::id(),
@@ -503,8 +540,26 @@ async fn main() -> Result<()> {
         fail: args.fail,
         pool: args.pool,
         pseudonyms: Vec::new(),
+        dns: tag.map(|_| dns::DnsCounters::default()),
     };
     state.save(&args.state)?;
+    let book = Book::default();
+    let counters = Arc::new(dns::Counters::default());
+    let stub = match (tag, args.dns_upstream) {
+        (Some(tag), Some(upstream)) => {
+            eprintln!(
+                "stackvirtd: DNS stub on {}, upstream {upstream}, tags in {}/16",
+                tag.stub, tag.tag_net
+            );
+            Some(tokio::spawn(dns::serve(
+                tag,
+                upstream,
+                book.clone(),
+                counters.clone(),
+            )))
+        }
+        _ => None,
+    };
     eprintln!(
         "stackvirtd: {uplink:?}, policy {:?}, fail {:?}",
         args.policy, args.fail
@@ -522,8 +577,22 @@ async fn main() -> Result<()> {
         last_busy: HashMap::new(),
         leases: HashMap::new(),
         at_lease_cap: false,
+        book,
+        dns: stub.as_ref().map(|_| counters),
     };
-    let result = daemon.run().await;
+    let result = match stub {
+        None => daemon.run().await,
+        // The stub failing (its address taken, say) stops the daemon: a
+        // host whose resolv.conf names it would otherwise resolve nothing.
+        Some(mut stub) => tokio::select! {
+            r = daemon.run() => r,
+            r = &mut stub => match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(e.into()),
+            },
+        },
+    };
     // Leases go back to the server before the devices go.
     for p in daemon.state.pseudonyms.clone() {
         daemon.release(&p).await;
