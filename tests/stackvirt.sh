@@ -720,10 +720,11 @@ dhcp_leases_are_anonymous() {
 		scr_fail "dnsmasq saw identifying options"
 }
 
-# resolve CGROUP [udp]: the address of www.svtest.example as the process
-# in CGROUP gets it from the stub at 127.0.0.53: glibc's resolver (getent,
-# a connected UDP socket), or with "udp" a bare query sent unconnected
-# (sendto), whose answer's first A record is printed.
+# resolve CGROUP [udp|tcp]: the address of www.svtest.example as the
+# process in CGROUP gets it from the stub at 127.0.0.53: glibc's resolver
+# (getent, a connected UDP socket; with "tcp", over TCP: `options
+# use-vc`), or with "udp" a bare query sent unconnected (sendto), whose
+# answer's first A record is printed.
 resolve() {
 	if [[ ${2:-} == udp ]]; then
 		in_cgroup "$1" python3 -c '
@@ -741,7 +742,7 @@ print(socket.inet_ntoa(a[-4:]))'
 	fi
 	# `ip netns exec` gives the command a mount namespace of its own.
 	in_cgroup "$1" sh -c 'mount --bind "$0" /etc/resolv.conf && exec getent ahostsv4 www.svtest.example' \
-		"$SCR_TMP/resolv.conf" | awk 'NR == 1 { print $1 }'
+		"$SCR_TMP/resolv${2:+-$2}.conf" | awk 'NR == 1 { print $1 }'
 }
 
 # asked_from: the source of each query for www.svtest.example that the
@@ -753,8 +754,9 @@ asked_from() {
 # DNS kept with its flow (the paper's section 4.3): stackvirtd as the
 # host's stub resolver (--dns-upstream), dnsmasq on the router as the
 # network's resolver, logging each query with its source.  Under
-# `application`, two applications resolve one name, through glibc and
-# with a bare unconnected query, and connect to the answer: each query
+# `application`, two applications resolve one name, through glibc (over
+# UDP and TCP) and with a bare unconnected query, and connect to the
+# answer: each query
 # leaves from its application's pseudonym, the one its connection then
 # uses, and each asks the network itself (no cache shared); a process
 # outside the cgroup asks from the host's address.  Under `flow`, each
@@ -763,6 +765,7 @@ dns_kept_with_its_application() {
 	local a1 a2 b1 c x y got want
 	stop_daemon
 	printf 'nameserver 127.0.0.53\noptions timeout:5 attempts:1\n' > "$SCR_TMP/resolv.conf"
+	printf 'nameserver 127.0.0.53\noptions timeout:5 attempts:1 use-vc\n' > "$SCR_TMP/resolv-tcp.conf"
 	rm -f "$SCR_TMP/dns.log" "$SCR_TMP/dns.pid"
 	ip netns exec "$R" timeout 600 dnsmasq --keep-in-foreground --conf-file=/dev/null --user=root \
 		--no-resolv --no-hosts --listen-address=10.10.0.1 --bind-interfaces --log-queries \
@@ -773,20 +776,21 @@ dns_kept_with_its_application() {
 	start_daemon --policy application --pool 4 --dns-upstream 10.10.0.1:53 ||
 		{ kill "$dnsmasq"; return 1; }
 	got=$(resolve "$CG/app1")/$(resolve "$CG/app2")/$(resolve "$CG/app1" udp)/$(resolve "$CG/app2" udp)
-	[[ $got == 10.20.0.2/10.20.0.2/10.20.0.2/10.20.0.2 ]] ||
-		{ scr_fail "the applications resolved $got, want 10.20.0.2 four times: $(ctl counters | grep dns)"; kill "$dnsmasq"; return 1; }
+	got+=/$(resolve "$CG/app1" tcp)
+	[[ $got == 10.20.0.2/10.20.0.2/10.20.0.2/10.20.0.2/10.20.0.2 ]] ||
+		{ scr_fail "the applications resolved $got, want 10.20.0.2 five times: $(ctl counters | grep dns)"; kill "$dnsmasq"; return 1; }
 	a1=$(in_cgroup "$CG/app1" python3 "$PEER" send 10.20.0.2 "${PORTS[0]}" 1000)
 	b1=$(in_cgroup "$CG/app2" python3 "$PEER" send 10.20.0.2 "${PORTS[0]}" 1000)
 	# A process of the host outside the cgroup: its query is no pseudonym's.
 	ip netns exec "$H" sh -c 'mount --bind "$0" /etc/resolv.conf && exec getent ahostsv4 www.svtest.example' \
 		"$SCR_TMP/resolv.conf" > /dev/null || scr_fail "a resolution outside the cgroup failed"
-	want="$a1 $b1 $a1 $b1 10.10.0.2"
+	want="$a1 $b1 $a1 $b1 $a1 10.10.0.2"
 	got=$(asked_from | tr '\n' ' ')
 	scr_diag "queries from: $got; app1 connects from $a1, app2 from $b1"
 	[[ ${got% } == "$want" ]] || scr_fail "the queries left from $got, want $want" || { kill "$dnsmasq"; return 1; }
 	ctl counters > "$SCR_TMP/counters"
-	for x in "dns_tagged 4" "dns_untagged 0" "dns_stub_queries 5" "dns_stub_tagged 4" "dns_stub_untagged 1" \
-		"dns_stub_answered 5" "dns_stub_timeouts 0" "dns_stub_malformed 0" "dns_stub_bad_answers 0"; do
+	for x in "dns_tagged 5" "dns_untagged 0" "dns_stub_queries 6" "dns_stub_tagged 5" "dns_stub_untagged 1" \
+		"dns_stub_answered 6" "dns_stub_timeouts 0" "dns_stub_malformed 0" "dns_stub_bad_answers 0"; do
 		grep -qx "$x" "$SCR_TMP/counters" || scr_fail "want $x: $(grep dns "$SCR_TMP/counters" | tr '\n' ' ')"
 	done
 	# flow: a query is no flow of what it serves; each takes a pseudonym.

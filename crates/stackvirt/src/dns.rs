@@ -26,8 +26,9 @@
 //! application its own.  Each message is checked with `hickory-proto`
 //! first (a standard query with one question; an answer to that question).
 //!
-//! Only UDP: an answer with the TC bit set reaches the application, whose
-//! retry over TCP the stub does not serve (docs/stackvirt.md, "Missing").
+//! Over UDP and TCP (RFC 7766): an answer too large for UDP comes back
+//! with the TC bit, and the application's retry over TCP to the stub is
+//! relayed over TCP from the same pseudonym.
 
 use std::{
     collections::HashMap,
@@ -42,7 +43,10 @@ use std::{
 use anyhow::{Context, Result};
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use serde::{Deserialize, Serialize};
-use tokio::net::UdpSocket;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpSocket, TcpStream, UdpSocket},
+};
 
 /// How long the stub waits for the upstream resolver's answer before it
 /// answers SERVFAIL.
@@ -228,23 +232,64 @@ fn error_answer(id: u16, question: Option<&Message>, code: ResponseCode) -> Vec<
     })
 }
 
-/// Serves the stub at `tag.stub` until an error of its socket, forwarding
-/// each query to `upstream` from the address [`Book`] has for its tag.
+/// The address to ask upstream from for a query from `from`: its
+/// pseudonym's (`Some`), the host's (`None`), or the counter that says
+/// why neither.
+fn source_for(
+    tag: &DnsTag,
+    from: SocketAddr,
+    upstream: SocketAddr,
+    book: &Book,
+    counters: &Counters,
+) -> std::result::Result<Option<IpAddr>, C> {
+    let Some(id) = tag.pseudonym_of(from.ip()) else {
+        counters.bump(C::Untagged);
+        return Ok(None);
+    };
+    counters.bump(C::Tagged);
+    let addrs = book.lock().ok().and_then(|b| b.get(&id).copied());
+    match (addrs, upstream) {
+        (None, _) => Err(C::UnknownPseudonym),
+        (Some((Some(v4), _)), SocketAddr::V4(_)) => Ok(Some(IpAddr::V4(v4))),
+        (Some((_, Some(v6))), SocketAddr::V6(_)) => Ok(Some(IpAddr::V6(v6))),
+        _ => Err(C::NoAddress),
+    }
+}
+
+/// Serves the stub at `tag.stub`, over UDP and TCP, until an error of its
+/// sockets, forwarding each query to `upstream` from the address [`Book`]
+/// has for its tag.
 ///
 /// # Errors
 /// The stub's address cannot be bound (in use: another resolver such as
-/// systemd-resolved on it), or its socket fails.
+/// systemd-resolved on it), or its sockets fail.
 pub async fn serve(
     tag: DnsTag,
     upstream: SocketAddr,
     book: Book,
     counters: Arc<Counters>,
 ) -> Result<()> {
-    let stub = Arc::new(
-        UdpSocket::bind(tag.stub)
-            .await
-            .with_context(|| format!("binding the DNS stub to {}", tag.stub))?,
-    );
+    let udp = UdpSocket::bind(tag.stub)
+        .await
+        .with_context(|| format!("binding the DNS stub to {} (UDP)", tag.stub))?;
+    let tcp = TcpListener::bind(tag.stub)
+        .await
+        .with_context(|| format!("binding the DNS stub to {} (TCP)", tag.stub))?;
+    tokio::select! {
+        r = serve_udp(udp, tag, upstream, book.clone(), counters.clone()) => r,
+        r = serve_tcp(tcp, tag, upstream, book, counters) => r,
+    }
+}
+
+/// The stub's UDP side.
+async fn serve_udp(
+    stub: UdpSocket,
+    tag: DnsTag,
+    upstream: SocketAddr,
+    book: Book,
+    counters: Arc<Counters>,
+) -> Result<()> {
+    let stub = Arc::new(stub);
     let mut buf = vec![0u8; MAX_MESSAGE];
     loop {
         let (n, from) = stub.recv_from(&mut buf).await.context("the DNS stub")?;
@@ -263,30 +308,13 @@ pub async fn serve(
                 continue;
             }
         };
-        let source = match tag.pseudonym_of(from.ip()) {
-            None => {
-                counters.bump(C::Untagged);
-                None
-            }
-            Some(id) => {
-                counters.bump(C::Tagged);
-                let addrs = book.lock().ok().and_then(|b| b.get(&id).copied());
-                let addr = match (addrs, upstream) {
-                    (None, _) => Err(C::UnknownPseudonym),
-                    (Some((Some(v4), _)), SocketAddr::V4(_)) => Ok(IpAddr::V4(v4)),
-                    (Some((_, Some(v6))), SocketAddr::V6(_)) => Ok(IpAddr::V6(v6)),
-                    _ => Err(C::NoAddress),
-                };
-                match addr {
-                    Ok(a) => Some(a),
-                    Err(c) => {
-                        counters.bump(c);
-                        let e =
-                            error_answer(query.metadata.id, Some(&query), ResponseCode::ServFail);
-                        let _ = stub.send_to(&e, from).await;
-                        continue;
-                    }
-                }
+        let source = match source_for(&tag, from, upstream, &book, &counters) {
+            Ok(s) => s,
+            Err(c) => {
+                counters.bump(c);
+                let e = error_answer(query.metadata.id, Some(&query), ResponseCode::ServFail);
+                let _ = stub.send_to(&e, from).await;
+                continue;
             }
         };
         tokio::spawn(forward(
@@ -298,6 +326,146 @@ pub async fn serve(
             upstream,
             counters.clone(),
         ));
+    }
+}
+
+/// The stub's TCP side: each connection served by a task of its own.
+async fn serve_tcp(
+    listener: TcpListener,
+    tag: DnsTag,
+    upstream: SocketAddr,
+    book: Book,
+    counters: Arc<Counters>,
+) -> Result<()> {
+    loop {
+        let (stream, from) = listener.accept().await.context("the DNS stub (TCP)")?;
+        let (book, counters) = (book.clone(), counters.clone());
+        tokio::spawn(async move {
+            if serve_stream(stream, from, tag, upstream, &book, &counters)
+                .await
+                .is_err()
+            {
+                counters.bump(C::Errors);
+            }
+        });
+    }
+}
+
+/// Reads one length-prefixed DNS message (RFC 1035 section 4.2.2), or
+/// `None` at a clean end of the stream.
+async fn read_message(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 2];
+    match stream.read_exact(&mut len).await {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        r => r?,
+    };
+    let mut m = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut m).await?;
+    Ok(Some(m))
+}
+
+/// Writes `m` length-prefixed.
+async fn write_message(stream: &mut TcpStream, m: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(m.len()).map_err(|_| std::io::ErrorKind::InvalidData)?;
+    let mut v = Vec::with_capacity(m.len() + 2);
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend_from_slice(m);
+    stream.write_all(&v).await
+}
+
+/// One application's TCP connection to the stub: its queries, one after
+/// the other, over one upstream connection from its pseudonym, opened at
+/// the first query.  A malformed query ends the connection after FORMERR.
+async fn serve_stream(
+    mut client: TcpStream,
+    from: SocketAddr,
+    tag: DnsTag,
+    upstream: SocketAddr,
+    book: &Book,
+    counters: &Counters,
+) -> std::io::Result<()> {
+    let mut up: Option<TcpStream> = None;
+    while let Some(bytes) = read_message(&mut client).await? {
+        counters.bump(C::Queries);
+        let Ok(query) = check_query(&bytes) else {
+            counters.bump(C::Malformed);
+            let id = bytes
+                .get(..2)
+                .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+            return write_message(&mut client, &error_answer(id, None, ResponseCode::FormErr))
+                .await;
+        };
+        let client_id = query.metadata.id;
+        if up.is_none() {
+            match source_for(&tag, from, upstream, book, counters) {
+                Ok(source) => up = connect_upstream(source, upstream).await.ok(),
+                Err(c) => {
+                    counters.bump(c);
+                    let e = error_answer(client_id, Some(&query), ResponseCode::ServFail);
+                    return write_message(&mut client, &e).await;
+                }
+            }
+        }
+        let answer = match &mut up {
+            Some(s) => ask_stream(s, &bytes, &query, counters).await,
+            None => Err(C::Errors),
+        };
+        let reply = match answer {
+            Ok(a) => {
+                counters.bump(C::Answered);
+                with_id(&a, client_id)
+            }
+            Err(c) => {
+                counters.bump(c);
+                up = None;
+                error_answer(client_id, Some(&query), ResponseCode::ServFail)
+            }
+        };
+        write_message(&mut client, &reply).await?;
+    }
+    Ok(())
+}
+
+/// A TCP connection to `upstream` from `source` (`None`: the host's
+/// address).
+async fn connect_upstream(
+    source: Option<IpAddr>,
+    upstream: SocketAddr,
+) -> std::io::Result<TcpStream> {
+    let socket = match upstream {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    tokio::time::timeout(UPSTREAM_TIMEOUT, socket.connect(upstream))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)?
+}
+
+/// The answer to `query` over `stream`, asked with a fresh ID.
+async fn ask_stream(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    query: &Message,
+    counters: &Counters,
+) -> std::result::Result<Vec<u8>, C> {
+    let id: u16 = rand::random();
+    write_message(stream, &with_id(bytes, id))
+        .await
+        .map_err(|_| C::Errors)?;
+    let deadline = tokio::time::Instant::now() + UPSTREAM_TIMEOUT;
+    loop {
+        let m = match tokio::time::timeout_at(deadline, read_message(stream)).await {
+            Err(_) => return Err(C::Timeouts),
+            Ok(Ok(Some(m))) => m,
+            Ok(_) => return Err(C::Errors),
+        };
+        if is_answer(&m, query, id) {
+            return Ok(m);
+        }
+        counters.bump(C::BadAnswers);
     }
 }
 
