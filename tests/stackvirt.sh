@@ -43,6 +43,7 @@
 # - DHCP: each pseudonym leases its IPv4 address anonymously (RFC 7844);
 # - DNS: stackvirtd as the stub resolver; each query leaves from the
 #   pseudonym of the application that asked, no answer is shared;
+# - IP-only mode: pseudonyms as addresses with the uplink's MAC;
 # - failure: stackvirtd killed, existing flows keep working; new connects
 #   draw from the remaining pool, then keep the default address
 #   (--fail open) or fail with EPERM (--fail closed).
@@ -69,7 +70,8 @@ CASES=(pool_is_made flows_leave_from_distinct_pseudonyms wire_shows_one_mac_per_
 	inbound_scan_gets_nothing link_chatter_is_arp_nd_mld_only runs_per_connect_not_per_packet
 	icmp_sockets_get_pseudonyms egress_guard_counts_nothing forged_frames_are_dropped_and_counted
 	applications_never_share bound_and_foreign_sockets_left_alone idle_pseudonym_is_retired
-	dhcp_leases_are_anonymous dns_kept_with_its_application killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
+	dhcp_leases_are_anonymous dns_kept_with_its_application ip_only_pseudonyms_share_the_uplinks_mac
+	killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
 if [[ ${SCR_STACKVIRT:-} == short ]]; then
 	CASES=(pool_is_made flows_leave_from_distinct_pseudonyms icmp_sockets_get_pseudonyms
 		egress_guard_counts_nothing forged_frames_are_dropped_and_counted
@@ -804,6 +806,76 @@ dns_kept_with_its_application() {
 	[[ -n $y && $x != "$y" ]] || scr_fail "two queries under flow left from $x and $y"
 	kill "$dnsmasq" 2>/dev/null
 	wait "$dnsmasq" 2>/dev/null
+}
+
+# on_uplink ADDR...: how many of ADDR are addresses of the host's uplink.
+on_uplink() {
+	local a n=0
+	for a; do
+		ip -n "$H" addr show up0 | grep -qw -- "inet6\? $a/[0-9]*" && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# IP-only mode (--ip-only), for links that refuse extra MACs (managed
+# Wi-Fi): a pseudonym is its addresses on the uplink, with its MAC.  Four
+# flows (two IPv4, two IPv6) leave from four pseudonym addresses and every
+# frame the host sends has the real MAC; the host's own sockets outside
+# the cgroup keep its own addresses (the pseudonyms' IPv6 addresses are
+# deprecated, so never a default source); a closed port of a pseudonym
+# gets no answer (the inbound filter), while the default address
+# answers; after a SIGKILL, the next daemon removes the addresses, rules
+# and routes left on the uplink.
+ip_only_pseudonyms_share_the_uplinks_mac() {
+	local port out ips=() own own6 slaac n
+	stop_daemon
+	start_daemon --ip-only --policy flow --pool 4 || return 1
+	(($(on_uplink $(pseudonyms | awk '{ print $3, $4 }')) == 8)) ||
+		scr_fail "the pseudonyms' addresses are not all on up0: $(ip -n "$H" -br addr show up0)" || return
+	capture iponly
+	for port in "${PORTS[@]:0:2}"; do
+		out=$(in_cgroup "$CG" python3 "$PEER" send 10.20.0.2 "$port" 10000) || { scr_fail "IPv4 flow: $out"; return; }
+		ips+=("$out")
+	done
+	for port in "${PORTS[@]:2:2}"; do
+		out=$(in_cgroup "$CG" python3 "$PEER" send 2001:db8:20::2 "$port" 10000) || { scr_fail "IPv6 flow: $out"; return; }
+		ips+=("$out")
+	done
+	own=$(ip netns exec "$H" timeout 60 python3 "$PEER" send 10.20.0.2 "${PORTS[4]}" 1000)
+	own6=$(ip netns exec "$H" timeout 60 python3 "$PEER" send 2001:db8:20::2 "${PORTS[5]}" 1000)
+	capture_stop
+	scr_diag "flows from ${ips[*]}; the host's own from $own and $own6"
+	(($(printf '%s\n' "${ips[@]}" | sort -u | wc -l) == 4)) || scr_fail "4 flows, fewer sources: ${ips[*]}" || return
+	for out in "${ips[@]}"; do
+		pseudonyms | grep -qw -- "$out" || scr_fail "flow source $out is no pseudonym's" || return
+	done
+	slaac=$(ip -n "$H" -6 addr show up0 scope global | awk '/inet6/ && !/deprecated/ { sub("/.*", "", $2); print $2 }')
+	[[ $own == 10.10.0.2 && $own6 == "$slaac" ]] ||
+		scr_fail "the host's own sockets left from $own and $own6, want 10.10.0.2 and $slaac" || return
+	python3 "$WIRE" pairs "$SCR_TMP/iponly.txt" > "$SCR_TMP/iponly.pairs"
+	n=$(awk -v m="${REAL_MAC,,}" 'tolower($NF) != m' "$SCR_TMP/iponly.pairs" | grep -c .)
+	((n == 0)) || scr_fail "frames with another MAC than up0's: $(awk -v m="${REAL_MAC,,}" 'tolower($NF) != m' "$SCR_TMP/iponly.pairs")" || return
+	for out in "${ips[0]}" "${ips[2]}"; do
+		[[ $(ip netns exec "$F" timeout 10 python3 "$PEER" probe "$out" 22 1) == timeout ]] ||
+			scr_fail "a closed port of $out answered" || return
+	done
+	[[ $(ip netns exec "$F" timeout 10 python3 "$PEER" probe 10.10.0.2 22 5) == refused ]] ||
+		scr_fail "the default address's closed port did not refuse" || return
+	kill -9 "$DAEMON" 2>/dev/null
+	wait "$DAEMON" 2>/dev/null
+	DAEMON=
+	out=$(pseudonyms | awk '{ print $3, $4 }')
+	start_daemon --policy flow --pool 1 || return 1
+	n=$(on_uplink $out)
+	((n == 0)) || scr_fail "$n addresses of the killed daemon's pseudonyms left on up0: $(ip -n "$H" -br addr show up0)" || return
+	local a new
+	new=" $(pseudonyms | awk '{ print $3, $4 }' | tr '\n' ' ') "
+	for a in $out; do
+		[[ $new == *" $a "* ]] && continue
+		{ ip -n "$H" rule; ip -n "$H" -6 rule; } | grep -q "from $a " &&
+			{ scr_fail "a rule of the killed daemon's $a is left: $(ip -n "$H" rule)"; return; }
+	done
+	return 0
 }
 
 # After SIGKILL the pins keep the programs, maps and pseudonyms working.

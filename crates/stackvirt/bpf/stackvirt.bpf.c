@@ -116,7 +116,7 @@ struct sv_config {
 	__u32 dns_stub_ip4;	/* the daemon's stub resolver, network byte order; 0: none */
 	__u32 dns_stub_port;	/* its port, network byte order in the low 16 bits, as user_port */
 	__u32 dns_tag_net;	/* the loopback /16 a query's source names its pseudonym in (nbo) */
-	__u32 pad;
+	__u32 ip_only;		/* 1: pseudonyms are addresses on the uplink, no device of their own */
 };
 
 /* The largest pseudonym id the low 16 bits of a tag hold. */
@@ -632,7 +632,10 @@ int stackvirt_sock_create(struct bpf_sock *sk)
 	if (!is_icmp(sk))
 		return 1;
 	config = ours(sk, 0);
-	if (!config)
+	/* IP-only: no device to tie the socket to; it takes a pseudonym if
+	 * it connects, else it keeps the default address.
+	 */
+	if (!config || config->ip_only)
 		return 1;
 	key.policy = config->policy;
 	if (key.policy == SV_POLICY_APPLICATION)

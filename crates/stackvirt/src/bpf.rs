@@ -58,6 +58,9 @@ pub const GUARD: &str = "stackvirt_egress";
 /// The loaded and attached programs with their maps, owned by the daemon.
 pub struct Loaded {
     ebpf: Ebpf,
+    /// The IP-only mode: every pseudonym has the uplink's MAC, which the
+    /// egress guard must not take for a pseudonym's (`MACS`).
+    ip_only: bool,
 }
 
 /// The cookie of the calling thread's network namespace
@@ -114,6 +117,7 @@ impl Loaded {
         policy: Policy,
         fail: FailMode,
         dns: Option<DnsTag>,
+        ip_only: bool,
     ) -> Result<Self> {
         remove_pins(pin_dir)?;
         fs::create_dir_all(pin_dir)
@@ -123,6 +127,7 @@ impl Loaded {
             netns_cookie: netns_cookie()?,
             policy: policy as u32,
             fail_closed: u32::from(fail == FailMode::Closed),
+            ip_only: u32::from(ip_only),
             ..Config::with_dns(dns)
         };
         Array::<_, Config>::try_from(map_mut(&mut ebpf, maps::CONFIG)?)?.set(0, config, 0)?;
@@ -167,7 +172,7 @@ impl Loaded {
         let link: FdLink = guard.take_link(id)?.try_into()?;
         link.pin(pin_dir.join(GUARD))
             .context("pinning the egress guard's link")?;
-        Ok(Self { ebpf })
+        Ok(Self { ebpf, ip_only })
     }
 
     /// Announces pseudonym `id` (device `ifindex`) with its MAC and
@@ -189,8 +194,11 @@ impl Loaded {
         for a in addresses(ipv4, ipv6) {
             owners.insert(AddrKey::from(a), MacKey::from(mac), 0)?;
         }
-        let mut macs = HashMap::<_, MacKey, u32>::try_from(map_mut(&mut self.ebpf, maps::MACS)?)?;
-        macs.insert(MacKey::from(mac), 1, 0)?;
+        if !self.ip_only {
+            let mut macs =
+                HashMap::<_, MacKey, u32>::try_from(map_mut(&mut self.ebpf, maps::MACS)?)?;
+            macs.insert(MacKey::from(mac), 1, 0)?;
+        }
         let mut table =
             HashMap::<_, u32, Pseudonym>::try_from(map_mut(&mut self.ebpf, maps::PSEUDONYMS)?)?;
         table.insert(id, Pseudonym::new(ifindex, ipv4, ipv6), 0)?;
@@ -222,9 +230,12 @@ impl Loaded {
                 .remove(&AddrKey::from(a))
                 .context("withdrawing an address")?;
         }
-        let mut macs = HashMap::<_, MacKey, u32>::try_from(map_mut(&mut self.ebpf, maps::MACS)?)?;
-        macs.remove(&MacKey::from(mac))
-            .context("withdrawing a MAC")?;
+        if !self.ip_only {
+            let mut macs =
+                HashMap::<_, MacKey, u32>::try_from(map_mut(&mut self.ebpf, maps::MACS)?)?;
+            macs.remove(&MacKey::from(mac))
+                .context("withdrawing a MAC")?;
+        }
         Ok(())
     }
 

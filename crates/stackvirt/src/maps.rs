@@ -135,7 +135,8 @@ pub struct Config {
     pub dns_stub_port: u32,
     /// [`crate::dns::DnsTag::tag_net`], network byte order.
     pub dns_tag_net: u32,
-    pub pad: u32,
+    /// 1: the IP-only mode (pseudonyms are addresses on the uplink).
+    pub ip_only: u32,
 }
 
 impl Config {

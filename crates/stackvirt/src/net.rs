@@ -2,7 +2,8 @@
 //! (its IPv4 subnet and gateway, the IPv6 prefix and router learnt from
 //! router advertisements), and for each pseudonym a macvlan with its MAC,
 //! its addresses, its routing table and the `from ADDRESS` rules that
-//! select it, with ARP answered per device.
+//! select it, with ARP answered per device; in the IP-only mode, its
+//! addresses on the uplink itself, with the uplink's MAC.
 
 use std::{
     fs,
@@ -15,7 +16,7 @@ use futures::TryStreamExt;
 use rtnetlink::{
     new_connection,
     packet_route::{
-        address::{AddressAttribute, AddressHeaderFlags, AddressScope},
+        address::{AddressAttribute, AddressHeaderFlags, AddressScope, CacheInfo},
         link::{LinkAttribute, MacVlanMode},
         route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope},
         rule::{RuleAction, RuleAttribute},
@@ -31,6 +32,8 @@ use crate::pool::{self, DEVICE_PREFIX, RULE_PRIORITY, TABLE_BASE};
 pub struct Uplink {
     pub name: String,
     pub index: u32,
+    /// Its own MAC: every pseudonym's in the IP-only mode.
+    pub mac: [u8; 6],
     /// The IPv4 subnet (network address, prefix length) of the uplink's
     /// address, for the pseudonyms' on-link route.
     pub subnet4: Option<(Ipv4Addr, u8)>,
@@ -101,8 +104,11 @@ impl Net {
     }
 
     async fn index(&self, name: &str) -> Result<u32> {
-        let link = self
-            .handle
+        Ok(self.link(name).await?.header.index)
+    }
+
+    async fn link(&self, name: &str) -> Result<rtnetlink::packet_route::link::LinkMessage> {
+        self.handle
             .link()
             .get()
             .match_name(name.to_string())
@@ -110,8 +116,7 @@ impl Net {
             .try_next()
             .await
             .with_context(|| format!("no link {name}"))?
-            .ok_or_else(|| anyhow!("no link {name}"))?;
-        Ok(link.header.index)
+            .ok_or_else(|| anyhow!("no link {name}"))
     }
 
     /// Reads the uplink `name`, and makes it silent for the pseudonyms'
@@ -120,10 +125,20 @@ impl Net {
     /// # Errors
     /// No such link, or a failing dump.
     pub async fn uplink(&self, name: &str) -> Result<Uplink> {
-        let index = self.index(name).await?;
+        let link = self.link(name).await?;
+        let index = link.header.index;
+        let mac = link
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::Address(m) => <[u8; 6]>::try_from(m.as_slice()).ok(),
+                _ => None,
+            })
+            .ok_or_else(|| anyhow!("{name} has no Ethernet address"))?;
         let mut up = Uplink {
             name: name.to_string(),
             index,
+            mac,
             subnet4: None,
             gateway4: None,
             prefix6: None,
@@ -195,6 +210,28 @@ impl Net {
         Ok(index)
     }
 
+    /// Creates pseudonym `id` in the IP-only mode: no device of its own,
+    /// its addresses on the uplink `up` itself (so it has the uplink's
+    /// MAC), as /32 and /128 (no on-link route in `main`), the IPv6 one
+    /// deprecated (preferred lifetime 0) so that the host's own sockets
+    /// never choose it as a source (RFC 6724 rule 3) while a socket bound
+    /// to it may use it; its table and the `from ADDRESS` rule into it as
+    /// in [`Net::create`], but no `oif` rule (the device is the host's).
+    /// Returns the uplink's index.
+    ///
+    /// # Errors
+    /// The kernel's refusal of any step (the caller removes what was made).
+    pub async fn create_shared(&self, up: &Uplink, id: u32, addr: &Addresses) -> Result<u32> {
+        if let Some(ip) = addr.ipv4 {
+            self.address_v4(id, up.index, ip, up.subnet4, up.gateway4, None)
+                .await?;
+        }
+        if let Some(ip) = addr.ipv6 {
+            self.address_v6(up, id, up.index, ip, None).await?;
+        }
+        Ok(up.index)
+    }
+
     /// The device of pseudonym `id` alone, up, without addresses: the
     /// first step of [`Net::create`], before a DHCP lease.  Returns its
     /// index.
@@ -246,6 +283,21 @@ impl Net {
         gateway: Option<Ipv4Addr>,
     ) -> Result<()> {
         let dev = pool::device_name(id);
+        self.address_v4(id, index, ip, subnet, gateway, Some(dev))
+            .await
+    }
+
+    /// [`Net::add_ipv4`] on device `index`, with the `oif` rule for
+    /// `oif_rule`, if any.
+    async fn address_v4(
+        &self,
+        id: u32,
+        index: u32,
+        ip: Ipv4Addr,
+        subnet: Option<(Ipv4Addr, u8)>,
+        gateway: Option<Ipv4Addr>,
+        oif_rule: Option<String>,
+    ) -> Result<()> {
         let table = pool::table(id);
         self.handle
             .address()
@@ -275,9 +327,11 @@ impl Net {
         into_table(rule().source_prefix(ip, 32), table)
             .await
             .with_context(|| format!("rule from {ip} lookup {table}"))?;
-        into_table(rule().output_interface(dev.clone()), table)
-            .await
-            .with_context(|| format!("rule oif {dev} lookup {table}"))?;
+        if let Some(dev) = oif_rule {
+            into_table(rule().output_interface(dev.clone()), table)
+                .await
+                .with_context(|| format!("rule oif {dev} lookup {table}"))?;
+        }
         Ok(())
     }
 
@@ -286,12 +340,30 @@ impl Net {
     /// default route via its router, and the rules into the table.
     pub async fn add_ipv6(&self, up: &Uplink, id: u32, index: u32, ip: Ipv6Addr) -> Result<()> {
         let dev = pool::device_name(id);
+        self.address_v6(up, id, index, ip, Some(dev)).await
+    }
+
+    /// [`Net::add_ipv6`] on device `index`, with the `oif` rule for
+    /// `oif_rule`, if any; without one (the IP-only mode, on the uplink)
+    /// the address is deprecated from the start.
+    async fn address_v6(
+        &self,
+        up: &Uplink,
+        id: u32,
+        index: u32,
+        ip: Ipv6Addr,
+        oif_rule: Option<String>,
+    ) -> Result<()> {
         let table = pool::table(id);
-        self.handle
-            .address()
-            .add(index, IpAddr::V6(ip), 128)
-            .execute()
-            .await?;
+        let mut add = self.handle.address().add(index, IpAddr::V6(ip), 128);
+        if oif_rule.is_none() {
+            let mut lifetimes = CacheInfo::default();
+            lifetimes.ifa_valid = u32::MAX; // forever
+            add.message_mut()
+                .attributes
+                .push(AddressAttribute::CacheInfo(lifetimes));
+        }
+        add.execute().await?;
         if let Some(prefix) = up.prefix6 {
             let onlink = RouteMessageBuilder::<Ipv6Addr>::new()
                 .destination_prefix(prefix, 64)
@@ -312,9 +384,11 @@ impl Net {
         into_table(rule().source_prefix(ip, 128), table)
             .await
             .with_context(|| format!("rule from {ip} lookup {table}"))?;
-        into_table(rule().output_interface(dev.clone()), table)
-            .await
-            .with_context(|| format!("rule oif {dev} lookup {table}"))?;
+        if let Some(dev) = oif_rule {
+            into_table(rule().output_interface(dev.clone()), table)
+                .await
+                .with_context(|| format!("rule oif {dev} lookup {table}"))?;
+        }
         Ok(())
     }
 
@@ -356,18 +430,24 @@ impl Net {
     }
 
     /// Removes pseudonym `id`: its device (with its addresses and routes)
-    /// and the rules into its table.
+    /// or, in the IP-only mode (no device of its own), its addresses on
+    /// the uplink and its table's routes; then the rules into its table.
     ///
     /// # Errors
     /// A failing dump or deletion.
     pub async fn remove(&self, id: u32) -> Result<()> {
-        let index = self.index(&pool::device_name(id)).await?;
-        self.handle.link().del(index).execute().await?;
-        self.remove_rules(|t| t == pool::table(id)).await
+        let table = pool::table(id);
+        if let Ok(index) = self.index(&pool::device_name(id)).await {
+            self.handle.link().del(index).execute().await?;
+        }
+        self.remove_rules(|t| t == table).await
     }
 
-    /// Deletes the rules whose table satisfies `doomed`.
+    /// Deletes the rules whose table satisfies `doomed`, the addresses
+    /// their `from` selectors name (on whatever device: the IP-only mode
+    /// puts them on the uplink) and the routes of those tables.
     async fn remove_rules(&self, doomed: impl Fn(u32) -> bool) -> Result<()> {
+        let mut sources = Vec::new();
         for version in [IpVersion::V4, IpVersion::V6] {
             let mut rules = self.handle.rule().get(version).execute();
             let mut found = Vec::new();
@@ -377,11 +457,52 @@ impl Net {
                     _ => None,
                 });
                 if table.is_some_and(&doomed) {
+                    sources.extend(r.attributes.iter().find_map(|a| match a {
+                        RuleAttribute::Source(ip) => Some(*ip),
+                        _ => None,
+                    }));
                     found.push(r);
                 }
             }
             for r in found {
                 self.handle.rule().del(r).execute().await?;
+            }
+        }
+        let mut addrs = self.handle.address().get().execute();
+        let mut found = Vec::new();
+        while let Some(m) = addrs.try_next().await? {
+            let ours = m
+                .attributes
+                .iter()
+                .any(|a| matches!(a, AddressAttribute::Address(ip) if sources.contains(ip)));
+            if ours {
+                found.push(m);
+            }
+        }
+        for m in found {
+            self.handle.address().del(m).execute().await?;
+        }
+        let v4 = RouteMessageBuilder::<Ipv4Addr>::new().build();
+        let v6 = RouteMessageBuilder::<Ipv6Addr>::new().build();
+        for query in [v4, v6] {
+            let mut routes = self.handle.route().get(query).execute();
+            let mut found = Vec::new();
+            while let Some(r) = routes.try_next().await? {
+                let table = r
+                    .attributes
+                    .iter()
+                    .find_map(|a| match a {
+                        RouteAttribute::Table(t) => Some(*t),
+                        _ => None,
+                    })
+                    .unwrap_or(u32::from(r.header.table));
+                if doomed(table) {
+                    found.push(r);
+                }
+            }
+            for r in found {
+                // Gone already with its address (IPv4 routes that use it).
+                let _ = self.handle.route().del(r).execute().await;
             }
         }
         Ok(())

@@ -23,7 +23,8 @@ use crate::{
 pub struct PseudonymState {
     /// The id the BPF maps know it by.
     pub id: u32,
-    /// Its macvlan device, e.g. `svp3`.
+    /// Its macvlan device, e.g. `svp3` (in the IP-only mode its name
+    /// only: its addresses are on the uplink).
     pub device: String,
     /// `aa:bb:cc:dd:ee:ff`.
     pub mac: String,

@@ -58,6 +58,11 @@ struct Args {
     /// the uplink's /64 (from router advertisements).
     #[arg(long)]
     ipv6: bool,
+    /// IP-only mode, for links that refuse extra MACs (managed Wi-Fi):
+    /// a pseudonym is its addresses on the uplink itself, with the
+    /// uplink's MAC, and no device of its own.
+    #[arg(long, conflicts_with = "ipv4_dhcp")]
+    ip_only: bool,
     /// Unused pseudonyms kept ready.
     #[arg(long, default_value_t = 4)]
     pool: usize,
@@ -189,7 +194,7 @@ impl Daemon {
             .into_iter()
             .chain(p.ipv6.map(Into::into))
             .collect();
-        nft::apply(&nft::retire(&p.device, &ips))?;
+        nft::apply(&nft::retire(self.device_of(&p.device), &ips))?;
         self.release(p).await;
         self.net.remove(p.id).await?;
         if let Some(a) = p.ipv4 {
@@ -306,15 +311,29 @@ impl Daemon {
             .count())
     }
 
+    /// The device pseudonym `name`'s packets leave through: its own, or
+    /// in the IP-only mode the uplink.
+    fn device_of<'a>(&'a self, name: &'a str) -> &'a str {
+        if self.args.ip_only {
+            &self.uplink.name
+        } else {
+            name
+        }
+    }
+
     /// Creates, checks and offers one pseudonym.
     async fn add_one(&mut self) -> Result<()> {
         let mut rng = rand::thread_rng();
         let id = self.next_id;
         self.next_id += 1;
-        let mac = loop {
-            let m = pool::random_mac(&mut rng);
-            if self.macs.insert(m) {
-                break m;
+        let mac = if self.args.ip_only {
+            self.uplink.mac
+        } else {
+            loop {
+                let m = pool::random_mac(&mut rng);
+                if self.macs.insert(m) {
+                    break m;
+                }
             }
         };
         let mut ipv4 = match self.args.ipv4_range {
@@ -396,7 +415,11 @@ impl Daemon {
             index
         } else {
             let addr = Addresses { mac, ipv4, ipv6 };
-            self.net.create(&self.uplink, id, &addr).await?
+            if self.args.ip_only {
+                self.net.create_shared(&self.uplink, id, &addr).await?
+            } else {
+                self.net.create(&self.uplink, id, &addr).await?
+            }
         };
         if let Err(e) = self.enrol(id, index, mac, ipv4, ipv6, lease.clone()).await {
             // Nothing half made stays: the lease goes back, the device goes.
@@ -430,7 +453,7 @@ impl Daemon {
             .into_iter()
             .chain(ipv6.map(Into::into))
             .collect();
-        nft::apply(&nft::enrol(&device, &ips))?;
+        nft::apply(&nft::enrol(self.device_of(&device), &ips))?;
         if let Ok(mut b) = self.book.lock() {
             b.insert(id, (ipv4, ipv6));
         }
@@ -531,6 +554,7 @@ async fn main() -> Result<()> {
         args.policy,
         args.fail,
         tag,
+        args.ip_only,
     )?;
     let state = State {
         pid: std::process::id(),
