@@ -44,6 +44,8 @@
 # - DNS: stackvirtd as the stub resolver; each query leaves from the
 #   pseudonym of the application that asked, no answer is shared;
 # - IP-only mode: pseudonyms as addresses with the uplink's MAC;
+# - restart: an instance left with SIGUSR1 or killed is taken over by the
+#   next, a flow held across it intact;
 # - failure: stackvirtd killed, existing flows keep working; new connects
 #   draw from the remaining pool, then keep the default address
 #   (--fail open) or fail with EPERM (--fail closed).
@@ -71,7 +73,7 @@ CASES=(pool_is_made flows_leave_from_distinct_pseudonyms wire_shows_one_mac_per_
 	icmp_sockets_get_pseudonyms egress_guard_counts_nothing forged_frames_are_dropped_and_counted
 	applications_never_share bound_and_foreign_sockets_left_alone idle_pseudonym_is_retired
 	dhcp_leases_are_anonymous dns_kept_with_its_application ip_only_pseudonyms_share_the_uplinks_mac
-	killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
+	restarted_daemon_adopts_its_pseudonyms killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
 if [[ ${SCR_STACKVIRT:-} == short ]]; then
 	CASES=(pool_is_made flows_leave_from_distinct_pseudonyms icmp_sockets_get_pseudonyms
 		egress_guard_counts_nothing forged_frames_are_dropped_and_counted
@@ -213,8 +215,9 @@ start_daemon() {
 	for a; do
 		[[ $a =~ ^[0-9]+$ ]] && pool=$a
 	done
-	# A killed daemon's state must not pass for the new one's.
-	rm -f "$STATE"
+	# A killed daemon's state must not pass for the new one's (unless the
+	# new one is to adopt it: KEEP_STATE=1).
+	[[ -n ${KEEP_STATE:-} ]] || rm -f "$STATE"
 	# --ipv4-dhcp instead of the range.
 	local v4=(--ipv4-range "$RANGE")
 	[[ " $* " != *" --ipv4-dhcp "* ]] || v4=()
@@ -233,6 +236,25 @@ kill_daemon() {
 	kill -9 "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pid"])' "$STATE")"
 	wait "$DAEMON" 2>/dev/null
 	DAEMON=
+}
+
+# signal_daemon SIGNAL: SIGNAL to stackvirtd itself (`timeout`, around it,
+# does not pass every signal on), then wait for it to exit.
+signal_daemon() {
+	kill -"$1" "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pid"])' "$STATE")"
+	wait "$DAEMON" 2>/dev/null
+	DAEMON=
+}
+
+# adoptions_are N: the daemons so far said N times that they adopted
+# pseudonyms.
+adoptions_are() {
+	(($(grep -c "adopted [1-9][0-9]* pseudonyms" "$SCR_TMP/stackvirtd.log") == $1))
+}
+
+# free_at_least N: at least N pseudonyms no socket has taken yet.
+free_at_least() {
+	(($(free_left) >= $1))
 }
 
 # free_left: pseudonyms no socket has taken yet.
@@ -876,6 +898,50 @@ ip_only_pseudonyms_share_the_uplinks_mac() {
 			{ scr_fail "a rule of the killed daemon's $a is left: $(ip -n "$H" rule)"; return; }
 	done
 	return 0
+}
+
+# A restart takes over: stackvirtd left with SIGUSR1, then killed, is
+# followed each time by an instance with the same settings that adopts the
+# pinned programs and maps and the pseudonyms.  A flow held across both
+# restarts finishes intact; the pseudonyms stay the same (each device one
+# pseudonym's, none made twice, none leaked); the held flow's pseudonym is
+# retired once the flow has closed, and a new connect takes a pseudonym.
+restarted_daemon_adopts_its_pseudonyms() {
+	local go=$SCR_TMP/go hold before src dev out n
+	stop_daemon
+	n=$(grep -c "adopted [1-9][0-9]* pseudonyms" "$SCR_TMP/stackvirtd.log")
+	start_daemon --policy flow --pool 3 --retire-after 2 || return 1
+	rm -f "$go"
+	in_cgroup "$CG" python3 "$PEER" hold 10.20.0.2 "${PORTS[0]}" "$go" > "$SCR_TMP/hold.out" &
+	hold=$!
+	scr_wait_for grep -q . "$SCR_TMP/hold.out" || scr_fail "the held flow did not start" || return
+	src=$(head -n 1 "$SCR_TMP/hold.out")
+	scr_wait_for -t 30 free_at_least 3 || scr_fail "the pool was not refilled: $(ctl status)" || return
+	before=$(pseudonyms | sort)
+	signal_daemon USR1
+	grep -q "leaving 4 pseudonyms" "$SCR_TMP/stackvirtd.log" ||
+		scr_fail "SIGUSR1: $(tail -n 3 "$SCR_TMP/stackvirtd.log")" || return
+	[[ -d $PINS ]] && ip -n "$H" link show svp0 > /dev/null 2>&1 || scr_fail "SIGUSR1 removed the pins or devices" || return
+	KEEP_STATE=1 start_daemon --policy flow --pool 3 --retire-after 2 || return 1
+	scr_wait_for -t 30 adoptions_are $((n + 1)) || scr_fail "no adoption after SIGUSR1: $(tail -n 3 "$SCR_TMP/stackvirtd.log")" || return
+	kill_daemon
+	KEEP_STATE=1 start_daemon --policy flow --pool 3 --retire-after 2 || return 1
+	scr_wait_for -t 30 adoptions_are $((n + 2)) || scr_fail "no adoption after SIGKILL: $(tail -n 3 "$SCR_TMP/stackvirtd.log")" || return
+	[[ $(pseudonyms | sort) == "$before" ]] ||
+		scr_fail "the pseudonyms changed across the restarts: $(pseudonyms | sort | tr '\n' ';') were $(tr '\n' ';' <<< "$before")" || return
+	[[ $(ip -n "$H" -br link | grep -c '^svp') == 4 ]] ||
+		scr_fail "devices: $(ip -n "$H" -br link | grep '^svp' | awk '{ print $1 }' | tr '\n' ' '), want the 4 pseudonyms'" || return
+	touch "$go"
+	wait "$hold" || scr_fail "the held flow broke across the restarts: $(cat "$SCR_TMP/hold.out")" || return
+	grep -q '^ok$' "$SCR_TMP/hold.out" || scr_fail "the held flow: $(cat "$SCR_TMP/hold.out")" || return
+	dev=$(pseudonyms | awk -v a="$src" '$3 == a { print $1 }')
+	[[ -n $dev ]] || scr_fail "the held flow's source $src is no pseudonym's" || return
+	# The client closed first: its socket's TIME_WAIT (60 s) holds the
+	# pseudonym, then 2 s more.
+	scr_wait_for -t 90 retired "$dev" || scr_fail "$dev was not retired after the flow closed: $(ctl status)" || return
+	out=$(in_cgroup "$CG" python3 "$PEER" send 10.20.0.2 "${PORTS[1]}" 1000)
+	pseudonyms | grep -qw -- "$out" || scr_fail "a connect after the restarts left from $out" || return
+	scr_diag "a flow from $src ($dev) held across SIGUSR1 and SIGKILL restarts, then $dev retired"
 }
 
 # After SIGKILL the pins keep the programs, maps and pseudonyms working.

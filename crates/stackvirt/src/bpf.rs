@@ -27,6 +27,26 @@ use crate::{
     policy::{FailMode, Policy},
 };
 
+/// The programs' configuration for these settings, in the calling
+/// thread's network namespace.
+///
+/// # Errors
+/// See [`netns_cookie`].
+pub fn config_for(
+    policy: Policy,
+    fail: FailMode,
+    dns: Option<DnsTag>,
+    ip_only: bool,
+) -> Result<Config> {
+    Ok(Config {
+        netns_cookie: netns_cookie()?,
+        policy: policy as u32,
+        fail_closed: u32::from(fail == FailMode::Closed),
+        ip_only: u32::from(ip_only),
+        ..Config::with_dns(dns)
+    })
+}
+
 /// The compiled object, built by build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/stackvirt.bpf.o"));
 
@@ -55,9 +75,11 @@ pub struct Usage {
 /// The egress guard, attached to the uplink.
 pub const GUARD: &str = "stackvirt_egress";
 
-/// The loaded and attached programs with their maps, owned by the daemon.
+/// The attached programs' maps, owned by the daemon: the programs stay
+/// attached through their pinned links.
 pub struct Loaded {
-    ebpf: Ebpf,
+    /// Every map of [`maps::ALL`], by name.
+    maps: std::collections::HashMap<&'static str, Map>,
     /// The IP-only mode: every pseudonym has the uplink's MAC, which the
     /// egress guard must not take for a pseudonym's (`MACS`).
     ip_only: bool,
@@ -123,13 +145,7 @@ impl Loaded {
         fs::create_dir_all(pin_dir)
             .with_context(|| format!("creating {} (is bpffs mounted?)", pin_dir.display()))?;
         let mut ebpf = Ebpf::load(OBJECT).context("loading the BPF object")?;
-        let config = Config {
-            netns_cookie: netns_cookie()?,
-            policy: policy as u32,
-            fail_closed: u32::from(fail == FailMode::Closed),
-            ip_only: u32::from(ip_only),
-            ..Config::with_dns(dns)
-        };
+        let config = config_for(policy, fail, dns, ip_only)?;
         Array::<_, Config>::try_from(map_mut(&mut ebpf, maps::CONFIG)?)?.set(0, config, 0)?;
         for name in maps::ALL {
             ebpf.map(name)
@@ -172,7 +188,65 @@ impl Loaded {
         let link: FdLink = guard.take_link(id)?.try_into()?;
         link.pin(pin_dir.join(GUARD))
             .context("pinning the egress guard's link")?;
-        Ok(Self { ebpf, ip_only })
+        let mut by_name = std::collections::HashMap::new();
+        for name in maps::ALL {
+            let m = ebpf
+                .take_map(name)
+                .ok_or_else(|| anyhow!("no map {name}"))?;
+            by_name.insert(name, m);
+        }
+        Ok(Self {
+            maps: by_name,
+            ip_only,
+        })
+    }
+
+    /// Takes over what an earlier daemon pinned under `pin_dir`: its maps,
+    /// with its programs still attached through their pinned links.
+    /// `None` when any pin is missing (a daemon never ran there, or its
+    /// pins were removed: the programs are detached).
+    ///
+    /// # Errors
+    /// A pin that is there but cannot be opened.
+    pub fn adopt(pin_dir: &Path) -> Result<Option<Self>> {
+        let links = PROGRAMS.iter().chain(&SOCK_PROGRAMS).chain([&GUARD]);
+        if !maps::ALL
+            .iter()
+            .chain(links)
+            .all(|n| pin_dir.join(n).exists())
+        {
+            return Ok(None);
+        }
+        let mut by_name = std::collections::HashMap::new();
+        for name in maps::ALL {
+            let data = MapData::from_pin(pin_dir.join(name))
+                .with_context(|| format!("opening pinned map {name}"))?;
+            by_name.insert(name, Map::from_map_data(data)?);
+        }
+        let mut adopted = Self {
+            maps: by_name,
+            ip_only: false,
+        };
+        adopted.ip_only = adopted.config()?.ip_only != 0;
+        Ok(Some(adopted))
+    }
+
+    /// The configuration the programs run with.
+    ///
+    /// # Errors
+    /// A failing map read.
+    pub fn config(&self) -> Result<Config> {
+        Ok(Array::<_, Config>::try_from(self.map(maps::CONFIG)?)?.get(&0, 0)?)
+    }
+
+    fn map(&self, name: &str) -> Result<&Map> {
+        self.maps.get(name).ok_or_else(|| anyhow!("no map {name}"))
+    }
+
+    fn map_mut(&mut self, name: &str) -> Result<&mut Map> {
+        self.maps
+            .get_mut(name)
+            .ok_or_else(|| anyhow!("no map {name}"))
     }
 
     /// Announces pseudonym `id` (device `ifindex`) with its MAC and
@@ -189,20 +263,17 @@ impl Loaded {
         ipv4: Option<Ipv4Addr>,
         ipv6: Option<Ipv6Addr>,
     ) -> Result<()> {
-        let mut owners =
-            HashMap::<_, AddrKey, MacKey>::try_from(map_mut(&mut self.ebpf, maps::OWNERS)?)?;
+        let mut owners = HashMap::<_, AddrKey, MacKey>::try_from(self.map_mut(maps::OWNERS)?)?;
         for a in addresses(ipv4, ipv6) {
             owners.insert(AddrKey::from(a), MacKey::from(mac), 0)?;
         }
         if !self.ip_only {
-            let mut macs =
-                HashMap::<_, MacKey, u32>::try_from(map_mut(&mut self.ebpf, maps::MACS)?)?;
+            let mut macs = HashMap::<_, MacKey, u32>::try_from(self.map_mut(maps::MACS)?)?;
             macs.insert(MacKey::from(mac), 1, 0)?;
         }
-        let mut table =
-            HashMap::<_, u32, Pseudonym>::try_from(map_mut(&mut self.ebpf, maps::PSEUDONYMS)?)?;
+        let mut table = HashMap::<_, u32, Pseudonym>::try_from(self.map_mut(maps::PSEUDONYMS)?)?;
         table.insert(id, Pseudonym::new(ifindex, ipv4, ipv6), 0)?;
-        let mut free = Queue::<_, u32>::try_from(map_mut(&mut self.ebpf, maps::FREE)?)?;
+        let mut free = Queue::<_, u32>::try_from(self.map_mut(maps::FREE)?)?;
         free.push(id, 0).context("offering a pseudonym")?;
         Ok(())
     }
@@ -220,19 +291,16 @@ impl Loaded {
         ipv4: Option<Ipv4Addr>,
         ipv6: Option<Ipv6Addr>,
     ) -> Result<()> {
-        let mut table =
-            HashMap::<_, u32, Pseudonym>::try_from(map_mut(&mut self.ebpf, maps::PSEUDONYMS)?)?;
+        let mut table = HashMap::<_, u32, Pseudonym>::try_from(self.map_mut(maps::PSEUDONYMS)?)?;
         table.remove(&id).context("withdrawing a pseudonym")?;
-        let mut owners =
-            HashMap::<_, AddrKey, MacKey>::try_from(map_mut(&mut self.ebpf, maps::OWNERS)?)?;
+        let mut owners = HashMap::<_, AddrKey, MacKey>::try_from(self.map_mut(maps::OWNERS)?)?;
         for a in addresses(ipv4, ipv6) {
             owners
                 .remove(&AddrKey::from(a))
                 .context("withdrawing an address")?;
         }
         if !self.ip_only {
-            let mut macs =
-                HashMap::<_, MacKey, u32>::try_from(map_mut(&mut self.ebpf, maps::MACS)?)?;
+            let mut macs = HashMap::<_, MacKey, u32>::try_from(self.map_mut(maps::MACS)?)?;
             macs.remove(&MacKey::from(mac))
                 .context("withdrawing a MAC")?;
         }
@@ -244,17 +312,30 @@ impl Loaded {
     /// # Errors
     /// A failing map read.
     pub fn uses(&self) -> Result<Vec<Usage>> {
-        read_uses(map(&self.ebpf, maps::PSEUDONYMS)?)
+        read_uses(self.map(maps::PSEUDONYMS)?)
+    }
+
+    /// Rebuilds `FREE` from the ids in it that `keep` accepts (after an
+    /// adoption that dropped pseudonyms whose device was gone): a program
+    /// must never pop an id with no pseudonym behind it.
+    ///
+    /// # Errors
+    /// A failing map update.
+    pub fn refresh_free(&mut self, keep: impl Fn(u32) -> bool) -> Result<()> {
+        let mut free = Queue::<_, u32>::try_from(self.map_mut(maps::FREE)?)?;
+        let mut ids = Vec::new();
+        while let Ok(id) = free.pop(0) {
+            ids.push(id);
+        }
+        for id in ids.into_iter().filter(|&id| keep(id)) {
+            free.push(id, 0)?;
+        }
+        Ok(())
     }
 }
 
 fn addresses(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> impl Iterator<Item = IpAddr> {
     ipv4.map(IpAddr::V4).into_iter().chain(ipv6.map(IpAddr::V6))
-}
-
-fn map<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Map> {
-    ebpf.map(name)
-        .ok_or_else(|| anyhow!("no map {name} in the BPF object"))
 }
 
 fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Map> {

@@ -118,7 +118,7 @@ impl GroupKey {
 
 /// `struct sv_config`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     /// The network namespace whose sockets get pseudonyms
     /// (`SO_NETNS_COOKIE`); other namespaces are left alone.

@@ -119,6 +119,33 @@ impl Net {
             .ok_or_else(|| anyhow!("no link {name}"))
     }
 
+    /// The index of device `name`, if there is one.
+    pub async fn device(&self, name: &str) -> Option<u32> {
+        self.index(name).await.ok()
+    }
+
+    /// Whether device `index` has address `ip`.
+    ///
+    /// # Errors
+    /// A failing dump.
+    pub async fn has_address(&self, index: u32, ip: IpAddr) -> Result<bool> {
+        let mut addrs = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        while let Some(m) = addrs.try_next().await? {
+            if m.attributes
+                .iter()
+                .any(|a| matches!(a, AddressAttribute::Address(a) if *a == ip))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Reads the uplink `name`, and makes it silent for the pseudonyms'
     /// addresses (`arp_ignore=1`, `arp_announce=2`).
     ///
@@ -154,7 +181,11 @@ impl Net {
             let len = m.header.prefix_len;
             for a in &m.attributes {
                 match a {
-                    AddressAttribute::Address(IpAddr::V4(ip)) => {
+                    // The first (primary) address; an IP-only pseudonym's
+                    // /32 is no subnet.
+                    AddressAttribute::Address(IpAddr::V4(ip))
+                        if up.subnet4.is_none() && len < 32 =>
+                    {
                         let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
                         up.subnet4 = Some((Ipv4Addr::from(u32::from(*ip) & mask), len));
                     }

@@ -1,12 +1,16 @@
 //! stackvirtd: keeps a pool of ready pseudonyms on an uplink and the BPF
 //! programs that hand them out at connect time.
 //!
-//! It removes what an earlier instance left, installs the nftables table,
-//! loads and attaches the programs to the cgroup (pinned: they survive the
-//! daemon), then keeps `--pool` unused pseudonyms ready, creating each
-//! after a random delay so that their appearance on the link is not a
-//! metronome, and retires a taken pseudonym once it has had no socket for
-//! `--retire-after` seconds.  SIGTERM or SIGINT removes everything; SIGKILL leaves the
+//! It takes over what an earlier instance with the same settings left
+//! (killed, or left with SIGUSR1): its pinned programs and maps and its
+//! pseudonyms, flows and all; otherwise (or with `--fresh`) it removes
+//! what an earlier instance left, installs the nftables table, loads and
+//! attaches the programs to the cgroup (pinned: they survive the daemon).
+//! Then it keeps `--pool` unused pseudonyms ready, creating each after a
+//! random delay so that their appearance on the link is not a metronome,
+//! and retires a taken pseudonym once it has had no socket for
+//! `--retire-after` seconds.  SIGTERM or SIGINT removes everything;
+//! SIGUSR1 leaves everything for the next instance; SIGKILL leaves the
 //! kernel state working (see docs/stackvirt.md, "Failure").
 
 use std::{
@@ -24,6 +28,7 @@ use stackvirt::{
     bpf::{self, Loaded},
     dhcp::{Lease, Refused},
     dns::{self, Book, DnsTag},
+    maps,
     net::{Addresses, Net, Uplink},
     nft,
     policy::{FailMode, Policy},
@@ -101,6 +106,21 @@ struct Args {
     /// query's pseudonym to the stub.
     #[arg(long, default_value = "127.83.0.0")]
     dns_tag_net: Ipv4Addr,
+    /// Remove what an earlier instance left, even when it could be taken
+    /// over (by default a daemon started with the same settings adopts
+    /// the pinned programs and maps and the pseudonyms of one that was
+    /// killed or left with SIGUSR1).
+    #[arg(long)]
+    fresh: bool,
+}
+
+/// How the daemon leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exit {
+    /// SIGTERM or SIGINT: everything is removed.
+    Stop,
+    /// SIGUSR1: everything stays for the next instance to adopt.
+    Leave,
 }
 
 /// The pool as the daemon runs it.
@@ -471,9 +491,10 @@ impl Daemon {
     }
 
     /// Keeps the pool full until a signal asks to stop.
-    async fn run(&mut self) -> Result<()> {
+    async fn run(&mut self) -> Result<Exit> {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
+        let mut leave = signal(SignalKind::user_defined1())?;
         loop {
             if let Err(e) = self.retire_idle().await {
                 eprintln!("stackvirtd: retiring: {e:#}");
@@ -505,11 +526,110 @@ impl Daemon {
             };
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
-                _ = term.recv() => return Ok(()),
-                _ = int.recv() => return Ok(()),
+                _ = term.recv() => return Ok(Exit::Stop),
+                _ = int.recv() => return Ok(Exit::Stop),
+                _ = leave.recv() => return Ok(Exit::Leave),
             }
         }
     }
+
+    /// Takes over the pseudonyms `earlier` of the instance whose pins
+    /// were adopted: each whose device (or, IP-only, whose addresses on
+    /// the uplink) is still there is the daemon's again, with its lease
+    /// renewed at once; the others are withdrawn from the maps.
+    async fn take_over(&mut self, earlier: Vec<PseudonymState>) -> Result<()> {
+        let now = Instant::now();
+        let mut kept = HashSet::new();
+        for p in earlier {
+            let ips: Vec<IpAddr> = p
+                .ipv4
+                .map(Into::into)
+                .into_iter()
+                .chain(p.ipv6.map(Into::into))
+                .collect();
+            let index = if self.args.ip_only {
+                let mut all = true;
+                for &a in &ips {
+                    all &= self.net.has_address(self.uplink.index, a).await?;
+                }
+                all.then_some(self.uplink.index)
+            } else {
+                self.net.device(&p.device).await
+            };
+            let mac = pool::parse_mac(&p.mac).context("a pseudonym's MAC in the state")?;
+            self.next_id = self.next_id.max(p.id + 1);
+            let Some(index) = index else {
+                eprintln!("stackvirtd: {} is gone: withdrawn", p.device);
+                let _ = self.bpf.retire(p.id, mac, p.ipv4, p.ipv6);
+                let _ = nft::apply(&nft::retire(self.device_of(&p.device), &ips));
+                let _ = self.net.remove(p.id).await;
+                continue;
+            };
+            self.macs.insert(mac);
+            self.ipv4_taken.extend(p.ipv4);
+            self.ipv6_taken.extend(p.ipv6);
+            if let Ok(mut b) = self.book.lock() {
+                b.insert(p.id, (p.ipv4, p.ipv6));
+            }
+            if p.lease.is_some() {
+                self.leases.insert(
+                    p.id,
+                    LeaseTimes {
+                        index,
+                        granted: now,
+                        next_renewal: now,
+                    },
+                );
+            }
+            kept.insert(p.id);
+            self.state.pseudonyms.push(p);
+        }
+        self.bpf.refresh_free(|id| kept.contains(&id))?;
+        eprintln!("stackvirtd: adopted {} pseudonyms", kept.len());
+        self.state.save(&self.args.state)
+    }
+}
+
+/// What an earlier instance left that this one can take over: its pinned
+/// maps (the programs attached through pinned links) and its published
+/// state, when it is no longer running and ran with the same uplink,
+/// cgroup and program configuration `wanted`.  `None` (with the reason
+/// said) when there is nothing to adopt.
+///
+/// # Errors
+/// The earlier instance is still running.
+async fn adoptable(args: &Args, wanted: &maps::Config) -> Result<Option<(Loaded, State)>> {
+    let Ok(earlier) = State::load(&args.state) else {
+        return Ok(None);
+    };
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", earlier.pid)).unwrap_or_default();
+    if earlier.pid != std::process::id() && comm.trim() == "stackvirtd" {
+        bail!(
+            "stackvirtd pid {} is running with {}",
+            earlier.pid,
+            args.state.display()
+        );
+    }
+    let said = |why: &str| {
+        eprintln!(
+            "stackvirtd: not adopting pid {}'s state: {why}",
+            earlier.pid
+        );
+        Ok(None)
+    };
+    if earlier.uplink != args.uplink || earlier.cgroup != args.cgroup {
+        return said("another uplink or cgroup");
+    }
+    let Some(bpf) = Loaded::adopt(&args.pin_dir)? else {
+        return said("its pins are gone");
+    };
+    if bpf.config()? != *wanted {
+        return said("other settings (policy, fail, DNS, IP-only) or network namespace");
+    }
+    if nft::counter("inbound_dropped").is_err() {
+        return said("its nftables table is gone");
+    }
+    Ok(Some((bpf, earlier)))
 }
 
 /// Removes every trace of a daemon: pins (which detaches the programs),
@@ -532,9 +652,6 @@ async fn main() -> Result<()> {
         bail!("give pseudonyms addresses: --ipv4-range or --ipv4-dhcp, --ipv6, or both");
     }
     let net = Net::new()?;
-    teardown(&net, &args)
-        .await
-        .context("removing an earlier instance's state")?;
     let uplink = net.uplink(&args.uplink).await?;
     if args.ipv6 && (uplink.prefix6.is_none() || uplink.gateway6.is_none()) {
         bail!(
@@ -546,16 +663,31 @@ async fn main() -> Result<()> {
         .dns_upstream
         .map(|_| DnsTag::new(args.dns_listen, args.dns_tag_net))
         .transpose()?;
-    nft::apply(&nft::ruleset())?;
-    let bpf = Loaded::attach(
-        &args.cgroup,
-        &args.uplink,
-        &args.pin_dir,
-        args.policy,
-        args.fail,
-        tag,
-        args.ip_only,
-    )?;
+    let wanted = bpf::config_for(args.policy, args.fail, tag, args.ip_only)?;
+    let adopted = if args.fresh {
+        None
+    } else {
+        adoptable(&args, &wanted).await?
+    };
+    let (bpf, earlier) = match adopted {
+        Some((bpf, earlier)) => (bpf, earlier.pseudonyms),
+        None => {
+            teardown(&net, &args)
+                .await
+                .context("removing an earlier instance's state")?;
+            nft::apply(&nft::ruleset())?;
+            let bpf = Loaded::attach(
+                &args.cgroup,
+                &args.uplink,
+                &args.pin_dir,
+                args.policy,
+                args.fail,
+                tag,
+                args.ip_only,
+            )?;
+            (bpf, Vec::new())
+        }
+    };
     let state = State {
         pid: std::process::id(),
         uplink: args.uplink.clone(),
@@ -604,6 +736,7 @@ async fn main() -> Result<()> {
         book,
         dns: stub.as_ref().map(|_| counters),
     };
+    daemon.take_over(earlier).await?;
     let result = match stub {
         None => daemon.run().await,
         // The stub failing (its address taken, say) stops the daemon: a
@@ -611,16 +744,23 @@ async fn main() -> Result<()> {
         Some(mut stub) => tokio::select! {
             r = daemon.run() => r,
             r = &mut stub => match r {
-                Ok(Ok(())) => Ok(()),
+                Ok(Ok(())) => Ok(Exit::Stop),
                 Ok(Err(e)) => Err(e),
                 Err(e) => Err(e.into()),
             },
         },
     };
+    if let Ok(Exit::Leave) = result {
+        eprintln!(
+            "stackvirtd: leaving {} pseudonyms, the programs and maps for the next instance",
+            daemon.state.pseudonyms.len()
+        );
+        return Ok(());
+    }
     // Leases go back to the server before the devices go.
     for p in daemon.state.pseudonyms.clone() {
         daemon.release(&p).await;
     }
     teardown(&daemon.net, &daemon.args).await?;
-    result
+    result.map(|_| ())
 }
