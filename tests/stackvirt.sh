@@ -73,7 +73,7 @@ CASES=(pool_is_made flows_leave_from_distinct_pseudonyms wire_shows_one_mac_per_
 	icmp_sockets_get_pseudonyms egress_guard_counts_nothing forged_frames_are_dropped_and_counted
 	applications_never_share bound_and_foreign_sockets_left_alone idle_pseudonym_is_retired
 	dhcp_leases_are_anonymous dns_kept_with_its_application ip_only_pseudonyms_share_the_uplinks_mac
-	restarted_daemon_adopts_its_pseudonyms killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
+	ip_only_leases_are_told_apart restarted_daemon_adopts_its_pseudonyms killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
 if [[ ${SCR_STACKVIRT:-} == short ]]; then
 	CASES=(pool_is_made flows_leave_from_distinct_pseudonyms icmp_sockets_get_pseudonyms
 		egress_guard_counts_nothing forged_frames_are_dropped_and_counted
@@ -195,6 +195,11 @@ ctl() {
 # counter NAME: one counter of `stackvirtctl counters`.
 counter() {
 	ctl counters | awk -v n="$1" '$1 == n { print $2 }'
+}
+
+# ctl_counter_is NAME VALUE: counter NAME is VALUE.
+ctl_counter_is() {
+	[[ $(counter "$1") == "$2" ]]
 }
 
 # pseudonyms: the pseudonyms made so far, "DEVICE MAC IPV4 IPV6" lines.
@@ -674,6 +679,20 @@ idle_pseudonym_is_retired() {
 	scr_diag "$dev served a 7 s ping from a raw socket, then retired"
 }
 
+# dhcp_server: dnsmasq as the LAN's DHCP server on the router, logging;
+# its pid in DHCP_SERVER.
+DHCP_SERVER=
+dhcp_server() {
+	rm -f "$SCR_TMP/dnsmasq.leases" "$SCR_TMP/dnsmasq.pid"
+	ip netns exec "$R" timeout 600 dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 \
+		--user=root --interface=r0 --bind-interfaces --no-ping --log-dhcp \
+		--log-facility="$SCR_TMP/dnsmasq.log" --dhcp-leasefile="$SCR_TMP/dnsmasq.leases" \
+		--dhcp-range=10.10.0.200,10.10.0.249,255.255.255.0,10m --dhcp-option=option:router,10.10.0.1 \
+		--pid-file="$SCR_TMP/dnsmasq.pid" 2> "$SCR_TMP/dnsmasq.err" &
+	DHCP_SERVER=$!
+	scr_wait_for -t 10 test -s "$SCR_TMP/dnsmasq.pid" || { scr_fail "dnsmasq did not start: $(cat "$SCR_TMP/dnsmasq.err")"; return 1; }
+}
+
 # leases: the leases dnsmasq holds now, "MAC IP CLIENT-ID" lines.
 leases() {
 	awk '{ print $2, $3, $5 }' "$SCR_TMP/dnsmasq.leases" 2>/dev/null
@@ -695,14 +714,9 @@ leases_are() {
 dhcp_leases_are_anonymous() {
 	local dev src n audit
 	stop_daemon
-	rm -f "$SCR_TMP/dnsmasq.leases"
-	ip netns exec "$R" timeout 600 dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 \
-		--user=root --interface=r0 --bind-interfaces --no-ping --log-dhcp \
-		--log-facility="$SCR_TMP/dnsmasq.log" --dhcp-leasefile="$SCR_TMP/dnsmasq.leases" \
-		--dhcp-range=10.10.0.200,10.10.0.249,255.255.255.0,10m --dhcp-option=option:router,10.10.0.1 \
-		--pid-file="$SCR_TMP/dnsmasq.pid" 2> "$SCR_TMP/dnsmasq.err" &
-	local dnsmasq=$!
-	scr_wait_for -t 10 test -s "$SCR_TMP/dnsmasq.pid" || { scr_fail "dnsmasq did not start: $(cat "$SCR_TMP/dnsmasq.err")"; return 1; }
+	local dnsmasq
+	dhcp_server || return 1
+	dnsmasq=$DHCP_SERVER
 	capture dhcp
 	# The pool of 2 is also the cap: a pseudonym taken by a flow is not
 	# replaced until it retires.
@@ -783,8 +797,9 @@ asked_from() {
 # answer: each query
 # leaves from its application's pseudonym, the one its connection then
 # uses, and each asks the network itself (no cache shared); a process
-# outside the cgroup asks from the host's address.  Under `flow`, each
-# query takes a pseudonym of its own.
+# outside the cgroup asks from the host's address.  Under `flow`, an
+# application's queries share a pseudonym of their own, apart from its
+# flows and from another application's queries.
 dns_kept_with_its_application() {
 	local a1 a2 b1 c x y got want
 	stop_daemon
@@ -812,20 +827,26 @@ dns_kept_with_its_application() {
 	got=$(asked_from | tr '\n' ' ')
 	scr_diag "queries from: $got; app1 connects from $a1, app2 from $b1"
 	[[ ${got% } == "$want" ]] || scr_fail "the queries left from $got, want $want" || { kill "$dnsmasq"; return 1; }
+	# The daemon publishes the stub's counters within a round of its loop.
+	scr_wait_for -t 10 ctl_counter_is dns_stub_answered 6
 	ctl counters > "$SCR_TMP/counters"
 	for x in "dns_tagged 5" "dns_untagged 0" "dns_stub_queries 6" "dns_stub_tagged 5" "dns_stub_untagged 1" \
 		"dns_stub_answered 6" "dns_stub_timeouts 0" "dns_stub_malformed 0" "dns_stub_bad_answers 0"; do
 		grep -qx "$x" "$SCR_TMP/counters" || scr_fail "want $x: $(grep dns "$SCR_TMP/counters" | tr '\n' ' ')"
 	done
-	# flow: a query is no flow of what it serves; each takes a pseudonym.
+	# flow: a query is no flow of what it serves; an application's queries
+	# share a pseudonym of their own, apart from its flows.
 	stop_daemon
 	: > "$SCR_TMP/dns.log"
 	start_daemon --policy flow --pool 4 --dns-upstream 10.10.0.1:53 || { kill "$dnsmasq"; return 1; }
-	c=$(resolve "$CG/app1")/$(resolve "$CG/app1")
-	[[ $c == 10.20.0.2/10.20.0.2 ]] || scr_fail "under flow, app1 resolved $c"
-	read -r x y < <(asked_from | tr '\n' ' ')
+	c=$(resolve "$CG/app1")/$(resolve "$CG/app1")/$(resolve "$CG/app2")
+	a1=$(in_cgroup "$CG/app1" python3 "$PEER" send 10.20.0.2 "${PORTS[1]}" 1000)
+	[[ $c == 10.20.0.2/10.20.0.2/10.20.0.2 ]] || scr_fail "under flow, the applications resolved $c"
+	read -r x y z < <(asked_from | tr '\n' ' ')
+	scr_diag "under flow: app1 asked from $x and $y, app2 from $z; app1's flow left from $a1"
 	pseudonyms | awk -v a="$x" '$3 == a' | grep -q . || scr_fail "a query under flow left from $x, no pseudonym's"
-	[[ -n $y && $x != "$y" ]] || scr_fail "two queries under flow left from $x and $y"
+	[[ $x == "$y" && -n $z && $z != "$x" && $a1 != "$x" ]] ||
+		scr_fail "under flow: app1's queries from $x and $y, app2's from $z, app1's flow from $a1"
 	kill "$dnsmasq" 2>/dev/null
 	wait "$dnsmasq" 2>/dev/null
 }
@@ -875,6 +896,9 @@ ip_only_pseudonyms_share_the_uplinks_mac() {
 	[[ $own == 10.10.0.2 && $own6 == "$slaac" ]] ||
 		scr_fail "the host's own sockets left from $own and $own6, want 10.10.0.2 and $slaac" || return
 	python3 "$WIRE" pairs "$SCR_TMP/iponly.txt" > "$SCR_TMP/iponly.pairs"
+	for out in "${ips[@]}"; do
+		grep -q "^$out " "$SCR_TMP/iponly.pairs" || scr_fail "the flow from $out is not in the capture" || return
+	done
 	n=$(awk -v m="${REAL_MAC,,}" 'tolower($NF) != m' "$SCR_TMP/iponly.pairs" | grep -c .)
 	((n == 0)) || scr_fail "frames with another MAC than up0's: $(awk -v m="${REAL_MAC,,}" 'tolower($NF) != m' "$SCR_TMP/iponly.pairs")" || return
 	for out in "${ips[0]}" "${ips[2]}"; do
@@ -883,10 +907,8 @@ ip_only_pseudonyms_share_the_uplinks_mac() {
 	done
 	[[ $(ip netns exec "$F" timeout 10 python3 "$PEER" probe 10.10.0.2 22 5) == refused ]] ||
 		scr_fail "the default address's closed port did not refuse" || return
-	kill -9 "$DAEMON" 2>/dev/null
-	wait "$DAEMON" 2>/dev/null
-	DAEMON=
 	out=$(pseudonyms | awk '{ print $3, $4 }')
+	kill_daemon
 	start_daemon --policy flow --pool 1 || return 1
 	n=$(on_uplink $out)
 	((n == 0)) || scr_fail "$n addresses of the killed daemon's pseudonyms left on up0: $(ip -n "$H" -br addr show up0)" || return
@@ -898,6 +920,34 @@ ip_only_pseudonyms_share_the_uplinks_mac() {
 			{ scr_fail "a rule of the killed daemon's $a is left: $(ip -n "$H" rule)"; return; }
 	done
 	return 0
+}
+
+# DHCP in the IP-only mode: every pseudonym's DHCP messages leave with
+# the uplink's MAC (chaddr too), and the server tells the leases apart by
+# the random client identifier of each pseudonym; a flow leaves from a
+# leased address on the uplink; the leases go back at exit.
+ip_only_leases_are_told_apart() {
+	local dnsmasq src
+	stop_daemon
+	dhcp_server || return 1
+	dnsmasq=$DHCP_SERVER
+	start_daemon --ip-only --ipv4-dhcp --policy flow --pool 2 || { kill "$dnsmasq"; return 1; }
+	scr_wait_for -t 10 leases_are 2 || scr_fail "dnsmasq holds $(leases | grep -c .) leases, want 2: $(leases)"
+	leases | while read -r m a id; do
+		[[ ${m,,} == "${REAL_MAC,,}" ]] || echo "lease $a: chaddr $m, want up0's $REAL_MAC"
+		[[ $id != "01:${m,,}" && $id == 01:* ]] || echo "lease $a: client id $id, want 01: and a MAC not up0's"
+		pseudonyms | awk -v a="$a" '$3 == a' | grep -q . || echo "lease $a is no pseudonym's"
+	done > "$SCR_TMP/leases.bad"
+	(($(leases | awk '{ print $3 }' | sort -u | wc -l) == 2)) || echo "client ids not distinct: $(leases)" >> "$SCR_TMP/leases.bad"
+	[[ ! -s $SCR_TMP/leases.bad ]] || { scr_fail "$(cat "$SCR_TMP/leases.bad")"; kill "$dnsmasq"; return 1; }
+	src=$(in_cgroup "$CG" python3 "$PEER" send 10.20.0.2 "${PORTS[0]}" 1000) || scr_fail "a flow from a leased address: $src"
+	leases | awk -v a="$src" '$2 == a' | grep -q . || scr_fail "the flow left from $src, no lease's"
+	(($(on_uplink "$src") == 1)) || scr_fail "$src is not on up0"
+	stop_daemon
+	scr_wait_for -t 10 leases_are 0 || scr_fail "leases left after the daemon stopped: $(leases)"
+	kill "$dnsmasq" 2>/dev/null
+	wait "$dnsmasq" 2>/dev/null
+	scr_diag "leases to up0's MAC with distinct client ids; a flow from $src"
 }
 
 # A restart takes over: stackvirtd left with SIGUSR1, then killed, is

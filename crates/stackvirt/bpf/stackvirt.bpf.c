@@ -300,10 +300,15 @@ static __always_inline void group_key(struct sv_group_key *key, struct bpf_sock_
 	}
 }
 
+/* The port that marks an application's DNS group (below). */
+#define SV_DNS_GROUP_PORT 53
+
 /* Whether an IPv4 connect or send of CTX goes to the daemon's stub
  * resolver.  Its queries are the application's, not a flow of their own:
  * under the application and user policies they take the group's
- * pseudonym, under the others one of their own (KEY is made so).
+ * pseudonym; under the others, the application's queries share a
+ * pseudonym of their own, apart from its flows (KEY is made so: a
+ * pseudonym per query would drain the pool).
  */
 static __always_inline int to_dns_stub(struct bpf_sock_addr *ctx, const struct sv_config *config,
 				       struct sv_group_key *key)
@@ -311,8 +316,12 @@ static __always_inline int to_dns_stub(struct bpf_sock_addr *ctx, const struct s
 	if (!config->dns_stub_ip4 || ctx->user_ip4 != config->dns_stub_ip4 ||
 	    ctx->user_port != config->dns_stub_port)
 		return 0;
-	if (config->policy != SV_POLICY_APPLICATION && config->policy != SV_POLICY_USER)
-		__builtin_memset(key, 0, sizeof(*key));	/* SV_POLICY_CONNECTION */
+	if (config->policy != SV_POLICY_APPLICATION && config->policy != SV_POLICY_USER) {
+		__builtin_memset(key, 0, sizeof(*key));
+		key->policy = SV_POLICY_APPLICATION;
+		key->id = bpf_get_current_cgroup_id();
+		key->dport = SV_DNS_GROUP_PORT;
+	}
 	return 1;
 }
 
@@ -459,9 +468,10 @@ int stackvirt_connect4(struct bpf_sock_addr *ctx)
 	if (!p)
 		return pool_empty(config);
 	if (dns) {
+		/* no tag for this id: as if no pseudonym were free */
 		sa.sin_addr.s_addr = dns_tag(config, id);
 		if (!sa.sin_addr.s_addr)
-			return 1;
+			return pool_empty(config);
 	} else {
 		if (!(p->flags & SV_HAS_IPV4)) {
 			count(SV_NO_ADDRESS);
@@ -555,7 +565,7 @@ int stackvirt_sendmsg4(struct bpf_sock_addr *ctx)
 	if (dns) {
 		src = dns_tag(config, id);
 		if (!src)
-			return 1;
+			return pool_empty(config);
 	} else {
 		if (!(p->flags & SV_HAS_IPV4)) {
 			count(SV_NO_ADDRESS);

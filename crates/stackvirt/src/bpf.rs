@@ -47,6 +47,16 @@ pub fn config_for(
     })
 }
 
+/// A fingerprint of the programs this daemon loads (FNV-1a over the
+/// object), published in its state: a successor adopts only pins of the
+/// very same programs.
+#[must_use]
+pub fn object_id() -> u64 {
+    OBJECT.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// The compiled object, built by build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/stackvirt.bpf.o"));
 
@@ -313,6 +323,35 @@ impl Loaded {
     /// A failing map read.
     pub fn uses(&self) -> Result<Vec<Usage>> {
         read_uses(self.map(maps::PSEUDONYMS)?)
+    }
+
+    /// Removes the `GROUPS` and `HELD` entries whose pseudonym id `keep`
+    /// refuses (pseudonyms retired or gone before an adoption).
+    ///
+    /// # Errors
+    /// A failing map read or update.
+    pub fn forget_all_but(&mut self, keep: impl Fn(u32) -> bool) -> Result<()> {
+        let mut groups = HashMap::<_, GroupKey, u32>::try_from(self.map_mut(maps::GROUPS)?)?;
+        let stale: Vec<GroupKey> = groups
+            .iter()
+            .filter_map(|e| e.ok())
+            .filter(|(_, id)| !keep(*id))
+            .map(|(k, _)| k)
+            .collect();
+        for k in stale {
+            let _ = groups.remove(&k);
+        }
+        let mut held = HashMap::<_, u64, u32>::try_from(self.map_mut(maps::HELD)?)?;
+        let stale: Vec<u64> = held
+            .iter()
+            .filter_map(|e| e.ok())
+            .filter(|(_, id)| !keep(*id))
+            .map(|(k, _)| k)
+            .collect();
+        for k in stale {
+            let _ = held.remove(&k);
+        }
+        Ok(())
     }
 
     /// Rebuilds `FREE` from the ids in it that `keep` accepts (after an

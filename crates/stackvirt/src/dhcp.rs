@@ -3,7 +3,10 @@
 //! Each pseudonym is a client of its own: its own MAC as `chaddr`, a
 //! client identifier made of that MAC (RFC 7844 section 3.5), its own
 //! transaction ids, and nothing else that a server or an observer could
-//! link to the host or to another pseudonym.  Every message carries only:
+//! link to the host or to another pseudonym.  In the IP-only mode every
+//! pseudonym has the uplink's MAC as `chaddr`, and a random MAC of its
+//! own in the client identifier ([`Client`]), which servers key leases by
+//! (RFC 2131 section 4.2).  Every message carries only:
 //!
 //! - DHCPDISCOVER: message type (53), parameter request list (55), client
 //!   identifier (61);
@@ -21,7 +24,8 @@
 //! pseudonym of every host running this code.
 //!
 //! [`Lease::obtain`] and the other exchanges run over an `AF_PACKET`
-//! socket on the pseudonym's own device (the address does not exist yet),
+//! socket on the pseudonym's own device (IP-only: the uplink; the
+//! address does not exist yet, and answers are picked by transaction id),
 //! building the IPv4 and UDP headers with `etherparse`.  Blocking: the
 //! daemon runs them with `tokio::task::spawn_blocking`.
 
@@ -63,21 +67,41 @@ pub fn client_id(mac: &[u8; 6]) -> Vec<u8> {
     id
 }
 
-/// A message from the client `mac` of `kind`, with the options every
-/// message of the profile carries.
-fn client_message(mac: &[u8; 6], xid: u32, kind: MessageType, ciaddr: Ipv4Addr) -> Message {
+/// Who a pseudonym is to the DHCP server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Client {
+    /// The MAC its frames leave with, and `chaddr`.
+    pub link: [u8; 6],
+    /// The hardware address in its client identifier: `link` itself
+    /// (RFC 7844 section 3.5), except in the IP-only mode, where every
+    /// pseudonym has the uplink's MAC and the server tells their leases
+    /// apart by a random one of their own.
+    pub id: [u8; 6],
+}
+
+impl Client {
+    /// A client identified by its own MAC `mac`.
+    #[must_use]
+    pub fn own(mac: [u8; 6]) -> Self {
+        Self { link: mac, id: mac }
+    }
+}
+
+/// A message from `client` of `kind`, with the options every message of
+/// the profile carries.
+fn client_message(client: &Client, xid: u32, kind: MessageType, ciaddr: Ipv4Addr) -> Message {
     let mut msg = Message::new_with_id(
         xid,
         ciaddr,
         Ipv4Addr::UNSPECIFIED,
         Ipv4Addr::UNSPECIFIED,
         Ipv4Addr::UNSPECIFIED,
-        mac,
+        &client.link,
     );
     msg.set_opcode(Opcode::BootRequest);
     let opts = msg.opts_mut();
     opts.insert(DhcpOption::MessageType(kind));
-    opts.insert(DhcpOption::ClientIdentifier(client_id(mac)));
+    opts.insert(DhcpOption::ClientIdentifier(client_id(&client.id)));
     if kind != MessageType::Release {
         opts.insert(DhcpOption::ParameterRequestList(PARAMETERS.to_vec()));
     }
@@ -85,13 +109,18 @@ fn client_message(mac: &[u8; 6], xid: u32, kind: MessageType, ciaddr: Ipv4Addr) 
 }
 
 /// DHCPDISCOVER (RFC 2131 section 4.4.1): no address wished for.
-pub fn discover(mac: &[u8; 6], xid: u32) -> Message {
-    client_message(mac, xid, MessageType::Discover, Ipv4Addr::UNSPECIFIED)
+pub fn discover(client: &Client, xid: u32) -> Message {
+    client_message(client, xid, MessageType::Discover, Ipv4Addr::UNSPECIFIED)
 }
 
 /// DHCPREQUEST in the selecting state: take `offered` from `server`.
-pub fn request_selecting(mac: &[u8; 6], xid: u32, offered: Ipv4Addr, server: Ipv4Addr) -> Message {
-    let mut msg = client_message(mac, xid, MessageType::Request, Ipv4Addr::UNSPECIFIED);
+pub fn request_selecting(
+    client: &Client,
+    xid: u32,
+    offered: Ipv4Addr,
+    server: Ipv4Addr,
+) -> Message {
+    let mut msg = client_message(client, xid, MessageType::Request, Ipv4Addr::UNSPECIFIED);
     let opts = msg.opts_mut();
     opts.insert(DhcpOption::RequestedIpAddress(offered));
     opts.insert(DhcpOption::ServerIdentifier(server));
@@ -100,13 +129,13 @@ pub fn request_selecting(mac: &[u8; 6], xid: u32, offered: Ipv4Addr, server: Ipv
 
 /// DHCPREQUEST in the renewing or rebinding state: extend the lease on
 /// `addr` (in `ciaddr`, without options 50 and 54).
-pub fn request_renewing(mac: &[u8; 6], xid: u32, addr: Ipv4Addr) -> Message {
-    client_message(mac, xid, MessageType::Request, addr)
+pub fn request_renewing(client: &Client, xid: u32, addr: Ipv4Addr) -> Message {
+    client_message(client, xid, MessageType::Request, addr)
 }
 
 /// DHCPRELEASE (RFC 2131 section 4.4.6): give `addr` back to `server`.
-pub fn release(mac: &[u8; 6], xid: u32, addr: Ipv4Addr, server: Ipv4Addr) -> Message {
-    let mut msg = client_message(mac, xid, MessageType::Release, addr);
+pub fn release(client: &Client, xid: u32, addr: Ipv4Addr, server: Ipv4Addr) -> Message {
+    let mut msg = client_message(client, xid, MessageType::Release, addr);
     msg.opts_mut().insert(DhcpOption::ServerIdentifier(server));
     msg
 }
@@ -126,6 +155,10 @@ pub struct Lease {
     pub server_mac: [u8; 6],
     /// The lease time (option 51), in seconds.
     pub seconds: u32,
+    /// The client identifier's hardware address when it is not the
+    /// link's MAC ([`Client::id`], the IP-only mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<[u8; 6]>,
 }
 
 impl Lease {
@@ -140,16 +173,17 @@ impl Lease {
         Duration::from_secs(u64::from(self.seconds))
     }
 
-    /// Asks the link of device `ifindex` for a lease for `mac`: DISCOVER,
-    /// the first OFFER, REQUEST, ACK.  Sends each message up to 4 times,
-    /// waiting 1, 2, 4 and 8 s for the answer.  Errors: no server
+    /// Asks the link of device `ifindex` for a lease for `client`:
+    /// DISCOVER, the first OFFER, REQUEST, ACK.  Sends each message up to
+    /// 4 times, waiting 1, 2, 4 and 8 s for the answer.  Errors: no server
     /// answered, a DHCPNAK, a socket error.
-    pub fn obtain(ifindex: u32, mac: &[u8; 6]) -> Result<Lease> {
+    pub fn obtain(ifindex: u32, client: &Client) -> Result<Lease> {
         let link = Link::open(ifindex)?;
         let xid: u32 = rand::random();
+        let mac = &client.link;
         let offer = link
             .exchange(
-                &discover(mac, xid),
+                &discover(client, xid),
                 Dest::Broadcast,
                 mac,
                 xid,
@@ -158,7 +192,7 @@ impl Lease {
             .context("no DHCPOFFER")?;
         let server = server_of(&offer.0)?;
         let offered = offer.0.yiaddr();
-        let req = request_selecting(mac, xid, offered, server);
+        let req = request_selecting(client, xid, offered, server);
         let (ack, from) = link
             .exchange(
                 &req,
@@ -168,7 +202,18 @@ impl Lease {
                 &[MessageType::Ack, MessageType::Nak],
             )
             .context("no DHCPACK")?;
-        lease_of(&ack, from)
+        let mut lease = lease_of(&ack, from)?;
+        lease.client_id = (client.id != client.link).then_some(client.id);
+        Ok(lease)
+    }
+
+    /// The client this lease was granted to, whose frames leave with MAC
+    /// `mac`.
+    fn client(&self, mac: &[u8; 6]) -> Client {
+        Client {
+            link: *mac,
+            id: self.client_id.unwrap_or(*mac),
+        }
     }
 
     /// Extends this lease (a DHCPREQUEST from the leased address, to the
@@ -179,7 +224,7 @@ impl Lease {
     pub fn renew(&self, ifindex: u32, mac: &[u8; 6]) -> Result<Lease> {
         let link = Link::open(ifindex)?;
         let xid: u32 = rand::random();
-        let req = request_renewing(mac, xid, self.addr);
+        let req = request_renewing(&self.client(mac), xid, self.addr);
         let dest = Dest::Unicast {
             src: self.addr,
             dst: self.server,
@@ -188,13 +233,15 @@ impl Lease {
         let (ack, from) = link
             .exchange(&req, dest, mac, xid, &[MessageType::Ack, MessageType::Nak])
             .context("no answer to the renewal")?;
-        lease_of(&ack, from)
+        let mut lease = lease_of(&ack, from)?;
+        lease.client_id = self.client_id;
+        Ok(lease)
     }
 
     /// Gives the lease back (DHCPRELEASE; the server does not answer).
     pub fn release(&self, ifindex: u32, mac: &[u8; 6]) -> Result<()> {
         let link = Link::open(ifindex)?;
-        let msg = release(mac, rand::random(), self.addr, self.server);
+        let msg = release(&self.client(mac), rand::random(), self.addr, self.server);
         link.send(
             &msg,
             Dest::Unicast {
@@ -246,6 +293,7 @@ fn lease_of(ack: &Message, from: [u8; 6]) -> Result<Lease> {
         server,
         server_mac: from,
         seconds,
+        client_id: None,
     })
 }
 
@@ -456,7 +504,7 @@ mod tests {
 
     #[test]
     fn discover_carries_only_the_profile() {
-        let msg = discover(&MAC, 7);
+        let msg = discover(&Client::own(MAC), 7);
         assert_eq!(codes(&msg), vec![53, 55, 61]);
         assert_eq!(msg.chaddr(), &MAC[..]);
         assert_eq!(msg.ciaddr(), Ipv4Addr::UNSPECIFIED);
@@ -471,15 +519,27 @@ mod tests {
     }
 
     #[test]
+    fn ip_only_clients_are_told_apart_by_their_identifier() {
+        let id = [0x0a, 1, 2, 3, 4, 5];
+        let msg = discover(&Client { link: MAC, id }, 7);
+        assert_eq!(msg.chaddr(), &MAC[..]);
+        assert_eq!(
+            msg.opts().get(OptionCode::ClientIdentifier),
+            Some(&DhcpOption::ClientIdentifier(vec![1, 0x0a, 1, 2, 3, 4, 5]))
+        );
+        assert_eq!(codes(&msg), vec![53, 55, 61]);
+    }
+
+    #[test]
     fn request_names_only_the_offer_and_its_server() {
         let msg = request_selecting(
-            &MAC,
+            &Client::own(MAC),
             7,
             Ipv4Addr::new(10, 0, 0, 5),
             Ipv4Addr::new(10, 0, 0, 1),
         );
         assert_eq!(codes(&msg), vec![50, 53, 54, 55, 61]);
-        let renew = request_renewing(&MAC, 8, Ipv4Addr::new(10, 0, 0, 5));
+        let renew = request_renewing(&Client::own(MAC), 8, Ipv4Addr::new(10, 0, 0, 5));
         assert_eq!(codes(&renew), vec![53, 55, 61]);
         assert_eq!(renew.ciaddr(), Ipv4Addr::new(10, 0, 0, 5));
     }
@@ -487,7 +547,7 @@ mod tests {
     #[test]
     fn release_names_the_address_and_server_only() {
         let msg = release(
-            &MAC,
+            &Client::own(MAC),
             9,
             Ipv4Addr::new(10, 0, 0, 5),
             Ipv4Addr::new(10, 0, 0, 1),

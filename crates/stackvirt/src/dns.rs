@@ -14,8 +14,10 @@
 //! - under the `application` and `user` policies, a query leaves from the
 //!   pseudonym the application's connections use, and the answer's
 //!   addresses are then reached from that same pseudonym;
-//! - under `flow`, `destination` and `connection`, each query takes a
-//!   pseudonym of its own (a query is not one of the flows it serves);
+//! - under `flow`, `destination` and `connection`, an application's
+//!   queries share a pseudonym of their own, apart from its flows (a
+//!   query is not one of the flows it serves; a pseudonym per query
+//!   would drain the pool);
 //! - a query from outside the cgroup (no tag) leaves from the host's own
 //!   address, as from any resolver.
 //!
@@ -46,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpSocket, TcpStream, UdpSocket},
+    sync::Semaphore,
 };
 
 /// How long the stub waits for the upstream resolver's answer before it
@@ -134,11 +137,14 @@ pub struct DnsCounters {
     pub timeouts: u64,
     /// A socket error towards upstream or the application.
     pub errors: u64,
+    /// Refused: [`MAX_IN_FLIGHT`] queries or connections already served.
+    #[serde(default)]
+    pub overloaded: u64,
 }
 
 /// The live counters behind [`DnsCounters`].
 #[derive(Debug, Default)]
-pub struct Counters([AtomicU64; 10]);
+pub struct Counters([AtomicU64; 11]);
 
 /// Indexes of [`Counters`], in [`DnsCounters`]' order.
 #[derive(Clone, Copy)]
@@ -153,6 +159,7 @@ enum C {
     BadAnswers,
     Timeouts,
     Errors,
+    Overloaded,
 }
 
 impl Counters {
@@ -175,6 +182,7 @@ impl Counters {
             bad_answers: g(C::BadAnswers),
             timeouts: g(C::Timeouts),
             errors: g(C::Errors),
+            overloaded: g(C::Overloaded),
         }
     }
 }
@@ -256,30 +264,64 @@ fn source_for(
     }
 }
 
-/// Serves the stub at `tag.stub`, over UDP and TCP, until an error of its
-/// sockets, forwarding each query to `upstream` from the address [`Book`]
-/// has for its tag.
-///
-/// # Errors
-/// The stub's address cannot be bound (in use: another resolver such as
-/// systemd-resolved on it), or its sockets fail.
-pub async fn serve(
-    tag: DnsTag,
-    upstream: SocketAddr,
-    book: Book,
-    counters: Arc<Counters>,
-) -> Result<()> {
-    let udp = UdpSocket::bind(tag.stub)
-        .await
-        .with_context(|| format!("binding the DNS stub to {} (UDP)", tag.stub))?;
-    let tcp = TcpListener::bind(tag.stub)
-        .await
-        .with_context(|| format!("binding the DNS stub to {} (TCP)", tag.stub))?;
-    tokio::select! {
-        r = serve_udp(udp, tag, upstream, book.clone(), counters.clone()) => r,
-        r = serve_tcp(tcp, tag, upstream, book, counters) => r,
+/// The stub's sockets, bound.
+pub struct Stub {
+    udp: UdpSocket,
+    tcp: TcpListener,
+}
+
+impl Stub {
+    /// Binds the stub's UDP socket and TCP listener at `tag.stub`.
+    ///
+    /// # Errors
+    /// The address cannot be bound (in use: another resolver such as
+    /// systemd-resolved on it).
+    pub async fn bind(tag: &DnsTag) -> Result<Self> {
+        let udp = UdpSocket::bind(tag.stub)
+            .await
+            .with_context(|| format!("binding the DNS stub to {} (UDP)", tag.stub))?;
+        let tcp = TcpListener::bind(tag.stub)
+            .await
+            .with_context(|| format!("binding the DNS stub to {} (TCP)", tag.stub))?;
+        Ok(Self { udp, tcp })
+    }
+
+    /// Serves, over UDP and TCP, forever: each query forwarded to
+    /// `upstream` from the address [`Book`] has for its tag.  A socket
+    /// error is counted and the stub goes on after [`RETRY`]; at most
+    /// [`MAX_IN_FLIGHT`] queries and connections are served at once (the
+    /// others get SERVFAIL or are closed, counted as `overloaded`).
+    pub async fn serve(
+        self,
+        tag: DnsTag,
+        upstream: SocketAddr,
+        book: Book,
+        counters: Arc<Counters>,
+    ) {
+        let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        tokio::join!(
+            serve_udp(
+                self.udp,
+                tag,
+                upstream,
+                book.clone(),
+                counters.clone(),
+                slots.clone()
+            ),
+            serve_tcp(self.tcp, tag, upstream, book, counters, slots),
+        );
     }
 }
+
+/// How long the stub waits after an error of its own socket.
+pub const RETRY: Duration = Duration::from_millis(100);
+
+/// The most queries (UDP) and connections (TCP) served at once.
+pub const MAX_IN_FLIGHT: usize = 256;
+
+/// How long a TCP connection to the stub may sit idle between queries
+/// (RFC 7766 section 6.2.3 asks servers to time idle connections out).
+pub const TCP_IDLE: Duration = Duration::from_secs(10);
 
 /// The stub's UDP side.
 async fn serve_udp(
@@ -288,11 +330,16 @@ async fn serve_udp(
     upstream: SocketAddr,
     book: Book,
     counters: Arc<Counters>,
-) -> Result<()> {
+    slots: Arc<Semaphore>,
+) {
     let stub = Arc::new(stub);
     let mut buf = vec![0u8; MAX_MESSAGE];
     loop {
-        let (n, from) = stub.recv_from(&mut buf).await.context("the DNS stub")?;
+        let Ok((n, from)) = stub.recv_from(&mut buf).await else {
+            counters.bump(C::Errors);
+            tokio::time::sleep(RETRY).await;
+            continue;
+        };
         counters.bump(C::Queries);
         let bytes = &buf[..n];
         let query = match check_query(bytes) {
@@ -317,15 +364,18 @@ async fn serve_udp(
                 continue;
             }
         };
-        tokio::spawn(forward(
-            stub.clone(),
-            from,
-            bytes.to_vec(),
-            query,
-            source,
-            upstream,
-            counters.clone(),
-        ));
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            counters.bump(C::Overloaded);
+            let e = error_answer(query.metadata.id, Some(&query), ResponseCode::ServFail);
+            let _ = stub.send_to(&e, from).await;
+            continue;
+        };
+        let (stub, counters) = (stub.clone(), counters.clone());
+        let bytes = bytes.to_vec();
+        tokio::spawn(async move {
+            forward(stub, from, bytes, query, source, upstream, counters).await;
+            drop(slot);
+        });
     }
 }
 
@@ -336,9 +386,18 @@ async fn serve_tcp(
     upstream: SocketAddr,
     book: Book,
     counters: Arc<Counters>,
-) -> Result<()> {
+    slots: Arc<Semaphore>,
+) {
     loop {
-        let (stream, from) = listener.accept().await.context("the DNS stub (TCP)")?;
+        let Ok((stream, from)) = listener.accept().await else {
+            counters.bump(C::Errors);
+            tokio::time::sleep(RETRY).await;
+            continue;
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            counters.bump(C::Overloaded);
+            continue; // dropped: closed
+        };
         let (book, counters) = (book.clone(), counters.clone());
         tokio::spawn(async move {
             if serve_stream(stream, from, tag, upstream, &book, &counters)
@@ -347,6 +406,7 @@ async fn serve_tcp(
             {
                 counters.bump(C::Errors);
             }
+            drop(slot);
         });
     }
 }
@@ -385,7 +445,13 @@ async fn serve_stream(
     counters: &Counters,
 ) -> std::io::Result<()> {
     let mut up: Option<TcpStream> = None;
-    while let Some(bytes) = read_message(&mut client).await? {
+    loop {
+        let Ok(next) = tokio::time::timeout(TCP_IDLE, read_message(&mut client)).await else {
+            return Ok(()); // idle: closed
+        };
+        let Some(bytes) = next? else {
+            return Ok(());
+        };
         counters.bump(C::Queries);
         let Ok(query) = check_query(&bytes) else {
             counters.bump(C::Malformed);
@@ -423,7 +489,6 @@ async fn serve_stream(
         };
         write_message(&mut client, &reply).await?;
     }
-    Ok(())
 }
 
 /// A TCP connection to `upstream` from `source` (`None`: the host's

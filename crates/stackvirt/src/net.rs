@@ -263,6 +263,26 @@ impl Net {
         Ok(up.index)
     }
 
+    /// [`Net::add_ipv4`] in the IP-only mode: on the uplink, without the
+    /// `oif` rule (see [`Net::create_shared`]).
+    pub async fn add_ipv4_shared(
+        &self,
+        up: &Uplink,
+        id: u32,
+        ip: Ipv4Addr,
+        subnet: Option<(Ipv4Addr, u8)>,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<()> {
+        self.address_v4(id, up.index, ip, subnet, gateway, None)
+            .await
+    }
+
+    /// [`Net::add_ipv6`] in the IP-only mode: on the uplink, deprecated,
+    /// without the `oif` rule (see [`Net::create_shared`]).
+    pub async fn add_ipv6_shared(&self, up: &Uplink, id: u32, ip: Ipv6Addr) -> Result<()> {
+        self.address_v6(up, id, up.index, ip, None).await
+    }
+
     /// The device of pseudonym `id` alone, up, without addresses: the
     /// first step of [`Net::create`], before a DHCP lease.  Returns its
     /// index.
@@ -423,13 +443,13 @@ impl Net {
         Ok(())
     }
 
-    /// Waits until the IPv6 addresses of device `index` have passed
+    /// Waits until the IPv6 address `ip` of device `index` has passed
     /// duplicate address detection (no longer tentative), polling every
     /// 50 ms for at most `limit`.
     ///
     /// # Errors
     /// DAD failed (another host has the address), or `limit` passed.
-    pub async fn wait_dad(&self, index: u32, limit: Duration) -> Result<()> {
+    pub async fn wait_dad(&self, index: u32, ip: Ipv6Addr, limit: Duration) -> Result<()> {
         let start = Instant::now();
         loop {
             let mut tentative = false;
@@ -440,13 +460,17 @@ impl Net {
                 .set_link_index_filter(index)
                 .execute();
             while let Some(m) = addrs.try_next().await? {
-                if m.header.family != AddressFamily::Inet6
-                    || m.header.scope != AddressScope::Universe
-                {
+                // Only `ip`: the IP-only mode's uplink has the host's
+                // addresses too.
+                let this = m
+                    .attributes
+                    .iter()
+                    .any(|a| matches!(a, AddressAttribute::Address(IpAddr::V6(a)) if *a == ip));
+                if m.header.family != AddressFamily::Inet6 || !this {
                     continue;
                 }
                 if m.header.flags.contains(AddressHeaderFlags::Dadfailed) {
-                    bail!("duplicate address detection failed on device {index}");
+                    bail!("duplicate address detection failed for {ip} on device {index}");
                 }
                 tentative |= m.header.flags.contains(AddressHeaderFlags::Tentative);
             }
@@ -454,7 +478,7 @@ impl Net {
                 return Ok(());
             }
             if start.elapsed() > limit {
-                bail!("device {index}'s IPv6 address still tentative after {limit:?}");
+                bail!("{ip} on device {index} still tentative after {limit:?}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -474,11 +498,13 @@ impl Net {
         self.remove_rules(|t| t == table).await
     }
 
-    /// Deletes the rules whose table satisfies `doomed`, the addresses
-    /// their `from` selectors name (on whatever device: the IP-only mode
-    /// puts them on the uplink) and the routes of those tables.
+    /// Deletes the daemon's rules (priority [`RULE_PRIORITY`]) whose table
+    /// satisfies `doomed`, the /32 and /128 addresses their `from`
+    /// selectors name (on whatever device: the IP-only mode puts them on
+    /// the uplink) and the routes of their tables.
     async fn remove_rules(&self, doomed: impl Fn(u32) -> bool) -> Result<()> {
         let mut sources = Vec::new();
+        let mut tables = std::collections::HashSet::new();
         for version in [IpVersion::V4, IpVersion::V6] {
             let mut rules = self.handle.rule().get(version).execute();
             let mut found = Vec::new();
@@ -487,7 +513,13 @@ impl Net {
                     RuleAttribute::Table(t) => Some(*t),
                     _ => None,
                 });
-                if table.is_some_and(&doomed) {
+                // Only the daemon's own rules: its priority, its tables.
+                let ours = r
+                    .attributes
+                    .iter()
+                    .any(|a| matches!(a, RuleAttribute::Priority(p) if *p == RULE_PRIORITY));
+                if ours && table.is_some_and(&doomed) {
+                    tables.extend(table);
                     sources.extend(r.attributes.iter().find_map(|a| match a {
                         RuleAttribute::Source(ip) => Some(*ip),
                         _ => None,
@@ -502,10 +534,12 @@ impl Net {
         let mut addrs = self.handle.address().get().execute();
         let mut found = Vec::new();
         while let Some(m) = addrs.try_next().await? {
-            let ours = m
-                .attributes
-                .iter()
-                .any(|a| matches!(a, AddressAttribute::Address(ip) if sources.contains(ip)));
+            // A pseudonym's address is a /32 or /128, never a subnet's.
+            let host = m.header.prefix_len == 32 || m.header.prefix_len == 128;
+            let ours = host
+                && m.attributes
+                    .iter()
+                    .any(|a| matches!(a, AddressAttribute::Address(ip) if sources.contains(ip)));
             if ours {
                 found.push(m);
             }
@@ -527,7 +561,7 @@ impl Net {
                         _ => None,
                     })
                     .unwrap_or(u32::from(r.header.table));
-                if doomed(table) {
+                if tables.contains(&table) {
                     found.push(r);
                 }
             }

@@ -50,6 +50,13 @@ pub struct State {
     /// Free pseudonyms the daemon keeps ready.
     pub pool: usize,
     pub pseudonyms: Vec<PseudonymState>,
+    /// [`crate::bpf::object_id`] of the programs the daemon loaded.
+    #[serde(default)]
+    pub object: u64,
+    /// The id the next pseudonym gets: a successor that adopts this state
+    /// starts there, never reusing an id.
+    #[serde(default)]
+    pub next_id: u32,
     /// The DNS stub's counters, when it runs (`--dns-upstream`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsCounters>,

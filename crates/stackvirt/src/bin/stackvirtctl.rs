@@ -119,6 +119,10 @@ fn status(pinned: &Pinned, state: &State) -> Result<()> {
         );
         for key in groups.get(&p.id).into_iter().flatten() {
             match (key.policy, cgroup_path(&state.cgroup, key.id)) {
+                // An application's DNS group under the other policies.
+                (3, Some(path)) if key.dport == 53 => {
+                    println!("    DNS of cgroup {}", path.display());
+                }
                 (3, Some(path)) => println!("    cgroup {}", path.display()),
                 _ => println!("    {}", key.describe()),
             }

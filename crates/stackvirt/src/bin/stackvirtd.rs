@@ -26,7 +26,7 @@ use clap::Parser;
 use rand::Rng;
 use stackvirt::{
     bpf::{self, Loaded},
-    dhcp::{Lease, Refused},
+    dhcp::{Client, Lease, Refused},
     dns::{self, Book, DnsTag},
     maps,
     net::{Addresses, Net, Uplink},
@@ -66,7 +66,7 @@ struct Args {
     /// IP-only mode, for links that refuse extra MACs (managed Wi-Fi):
     /// a pseudonym is its addresses on the uplink itself, with the
     /// uplink's MAC, and no device of its own.
-    #[arg(long, conflicts_with = "ipv4_dhcp")]
+    #[arg(long)]
     ip_only: bool,
     /// Unused pseudonyms kept ready.
     #[arg(long, default_value_t = 4)]
@@ -346,6 +346,9 @@ impl Daemon {
         let mut rng = rand::thread_rng();
         let id = self.next_id;
         self.next_id += 1;
+        // Published before the pseudonym exists: a successor never reuses
+        // an id that a stale group or socket entry may still name.
+        self.state.next_id = self.next_id;
         let mac = if self.args.ip_only {
             self.uplink.mac
         } else {
@@ -376,8 +379,22 @@ impl Daemon {
         let mut lease = None;
         let index = if self.args.ipv4_dhcp {
             // The device first, alone: the lease is asked for from it.
-            let index = self.net.create_link(&self.uplink, id, mac).await?;
-            let got = tokio::task::spawn_blocking(move || Lease::obtain(index, &mac))
+            // IP-only: from the uplink, told apart by a client identifier
+            // of the pseudonym's own.
+            let (index, client) = if self.args.ip_only {
+                let id_mac = pool::random_mac(&mut rng);
+                (
+                    self.uplink.index,
+                    Client {
+                        link: mac,
+                        id: id_mac,
+                    },
+                )
+            } else {
+                let index = self.net.create_link(&self.uplink, id, mac).await?;
+                (index, Client::own(mac))
+            };
+            let got = tokio::task::spawn_blocking(move || Lease::obtain(index, &client))
                 .await
                 .map_err(anyhow::Error::from)
                 .and_then(|r| r);
@@ -394,18 +411,24 @@ impl Daemon {
                         .checked_shl(32 - u32::from(got.prefix_len))
                         .unwrap_or(0)),
             );
-            let mut added = self
-                .net
-                .add_ipv4(
-                    id,
-                    index,
-                    got.addr,
-                    Some((subnet, got.prefix_len)),
-                    got.router.or(self.uplink.gateway4),
-                )
-                .await;
+            let subnet = Some((subnet, got.prefix_len));
+            let gateway = got.router.or(self.uplink.gateway4);
+            let mut added = if self.args.ip_only {
+                let up = &self.uplink;
+                self.net
+                    .add_ipv4_shared(up, id, got.addr, subnet, gateway)
+                    .await
+            } else {
+                self.net
+                    .add_ipv4(id, index, got.addr, subnet, gateway)
+                    .await
+            };
             if let (Ok(()), Some(a)) = (&added, ipv6) {
-                added = self.net.add_ipv6(&self.uplink, id, index, a).await;
+                added = if self.args.ip_only {
+                    self.net.add_ipv6_shared(&self.uplink, id, a).await
+                } else {
+                    self.net.add_ipv6(&self.uplink, id, index, a).await
+                };
             }
             if let Err(e) = added {
                 let l = got.clone();
@@ -464,8 +487,8 @@ impl Daemon {
         ipv6: Option<Ipv6Addr>,
         lease: Option<Lease>,
     ) -> Result<()> {
-        if ipv6.is_some() {
-            self.net.wait_dad(index, Duration::from_secs(10)).await?;
+        if let Some(a) = ipv6 {
+            self.net.wait_dad(index, a, Duration::from_secs(10)).await?;
         }
         let device = pool::device_name(id);
         let ips: Vec<_> = ipv4
@@ -506,7 +529,9 @@ impl Daemon {
                 let now = Some(c.snapshot());
                 if now != self.state.dns {
                     self.state.dns = now;
-                    self.state.save(&self.args.state)?;
+                    if let Err(e) = self.state.save(&self.args.state) {
+                        eprintln!("stackvirtd: publishing the DNS counters: {e:#}");
+                    }
                 }
             }
             let capped = self.args.ipv4_dhcp && self.leases.len() >= self.args.max_leases as usize;
@@ -516,7 +541,11 @@ impl Daemon {
                     eprintln!("stackvirtd: holding {} leases, the cap: no new pseudonym until one retires", self.leases.len());
                 }
             }
-            let delay = if !capped && self.free()? < self.args.pool {
+            let free = self.free().unwrap_or_else(|e| {
+                eprintln!("stackvirtd: reading the pool: {e:#}");
+                self.args.pool
+            });
+            let delay = if !capped && free < self.args.pool {
                 if let Err(e) = self.add_one().await {
                     eprintln!("stackvirtd: pseudonym {} not made: {e:#}", self.next_id - 1);
                 }
@@ -537,9 +566,11 @@ impl Daemon {
     /// were adopted: each whose device (or, IP-only, whose addresses on
     /// the uplink) is still there is the daemon's again, with its lease
     /// renewed at once; the others are withdrawn from the maps.
-    async fn take_over(&mut self, earlier: Vec<PseudonymState>) -> Result<()> {
+    async fn take_over(&mut self, earlier: Vec<PseudonymState>, next_id: u32) -> Result<()> {
         let now = Instant::now();
         let mut kept = HashSet::new();
+        let mut dropped = false;
+        self.next_id = next_id;
         for p in earlier {
             let ips: Vec<IpAddr> = p
                 .ipv4
@@ -560,6 +591,7 @@ impl Daemon {
             self.next_id = self.next_id.max(p.id + 1);
             let Some(index) = index else {
                 eprintln!("stackvirtd: {} is gone: withdrawn", p.device);
+                dropped = true;
                 let _ = self.bpf.retire(p.id, mac, p.ipv4, p.ipv6);
                 let _ = nft::apply(&nft::retire(self.device_of(&p.device), &ips));
                 let _ = self.net.remove(p.id).await;
@@ -584,8 +616,16 @@ impl Daemon {
             kept.insert(p.id);
             self.state.pseudonyms.push(p);
         }
-        self.bpf.refresh_free(|id| kept.contains(&id))?;
-        eprintln!("stackvirtd: adopted {} pseudonyms", kept.len());
+        if dropped {
+            self.bpf.refresh_free(|id| kept.contains(&id))?;
+        }
+        // Groups and sockets of pseudonyms retired before the adoption
+        // (the earlier instance may have died between the steps).
+        self.bpf.forget_all_but(|id| kept.contains(&id))?;
+        if !kept.is_empty() {
+            eprintln!("stackvirtd: adopted {} pseudonyms", kept.len());
+        }
+        self.state.next_id = self.next_id;
         self.state.save(&self.args.state)
     }
 }
@@ -620,10 +660,15 @@ async fn adoptable(args: &Args, wanted: &maps::Config) -> Result<Option<(Loaded,
     if earlier.uplink != args.uplink || earlier.cgroup != args.cgroup {
         return said("another uplink or cgroup");
     }
-    let Some(bpf) = Loaded::adopt(&args.pin_dir)? else {
-        return said("its pins are gone");
+    if earlier.object != bpf::object_id() {
+        return said("another build of the BPF programs");
+    }
+    let bpf = match Loaded::adopt(&args.pin_dir) {
+        Ok(Some(b)) => b,
+        Ok(None) => return said("its pins are gone"),
+        Err(e) => return said(&format!("{e:#}")),
     };
-    if bpf.config()? != *wanted {
+    if bpf.config().ok().as_ref() != Some(wanted) {
         return said("other settings (policy, fail, DNS, IP-only) or network namespace");
     }
     if nft::counter("inbound_dropped").is_err() {
@@ -663,14 +708,35 @@ async fn main() -> Result<()> {
         .dns_upstream
         .map(|_| DnsTag::new(args.dns_listen, args.dns_tag_net))
         .transpose()?;
+    if let Some(u) = args.dns_upstream.filter(|u| u.ip().is_loopback()) {
+        // A pseudonym's address may not talk to the host's loopback (the
+        // egress filter drops it): every query would time out.
+        bail!("--dns-upstream {u}: a resolver on the network, not on this host's loopback");
+    }
+    // Bound first: a stub that cannot be (its address in use) stops the
+    // daemon before it changes anything.
+    let stub = match &tag {
+        Some(t) => Some(dns::Stub::bind(t).await?),
+        None => None,
+    };
     let wanted = bpf::config_for(args.policy, args.fail, tag, args.ip_only)?;
     let adopted = if args.fresh {
         None
     } else {
         adoptable(&args, &wanted).await?
     };
-    let (bpf, earlier) = match adopted {
-        Some((bpf, earlier)) => (bpf, earlier.pseudonyms),
+    let (bpf, earlier, next_id) = match adopted {
+        Some((bpf, earlier)) => {
+            let next = earlier.next_id.max(
+                earlier
+                    .pseudonyms
+                    .iter()
+                    .map(|p| p.id + 1)
+                    .max()
+                    .unwrap_or(0),
+            );
+            (bpf, earlier.pseudonyms, next)
+        }
         None => {
             teardown(&net, &args)
                 .await
@@ -685,7 +751,7 @@ async fn main() -> Result<()> {
                 tag,
                 args.ip_only,
             )?;
-            (bpf, Vec::new())
+            (bpf, Vec::new(), 0)
         }
     };
     let state = State {
@@ -697,24 +763,21 @@ async fn main() -> Result<()> {
         pool: args.pool,
         pseudonyms: Vec::new(),
         dns: tag.map(|_| dns::DnsCounters::default()),
+        next_id: 0,
+        object: bpf::object_id(),
     };
-    state.save(&args.state)?;
     let book = Book::default();
     let counters = Arc::new(dns::Counters::default());
-    let stub = match (tag, args.dns_upstream) {
-        (Some(tag), Some(upstream)) => {
+    let stub = match (tag, args.dns_upstream, stub) {
+        (Some(tag), Some(upstream), Some(stub)) => {
             eprintln!(
                 "stackvirtd: DNS stub on {}, upstream {upstream}, tags in {}/16",
                 tag.stub, tag.tag_net
             );
-            Some(tokio::spawn(dns::serve(
-                tag,
-                upstream,
-                book.clone(),
-                counters.clone(),
-            )))
+            tokio::spawn(stub.serve(tag, upstream, book.clone(), counters.clone()));
+            true
         }
-        _ => None,
+        _ => false,
     };
     eprintln!(
         "stackvirtd: {uplink:?}, policy {:?}, fail {:?}",
@@ -734,22 +797,12 @@ async fn main() -> Result<()> {
         leases: HashMap::new(),
         at_lease_cap: false,
         book,
-        dns: stub.as_ref().map(|_| counters),
+        dns: stub.then_some(counters),
     };
-    daemon.take_over(earlier).await?;
-    let result = match stub {
-        None => daemon.run().await,
-        // The stub failing (its address taken, say) stops the daemon: a
-        // host whose resolv.conf names it would otherwise resolve nothing.
-        Some(mut stub) => tokio::select! {
-            r = daemon.run() => r,
-            r = &mut stub => match r {
-                Ok(Ok(())) => Ok(Exit::Stop),
-                Ok(Err(e)) => Err(e),
-                Err(e) => Err(e.into()),
-            },
-        },
-    };
+    // Saves the state: not before, so that a failure until here leaves the
+    // earlier instance's for the next try.
+    daemon.take_over(earlier, next_id).await?;
+    let result = daemon.run().await;
     if let Ok(Exit::Leave) = result {
         eprintln!(
             "stackvirtd: leaving {} pseudonyms, the programs and maps for the next instance",
