@@ -753,6 +753,7 @@ dhcp_leases_are_anonymous() {
 	wait "$dnsmasq" 2>/dev/null
 	audit=$(python3 "$HERE/stackvirt/dhcp.py" audit "$SCR_TMP/dhcp.pcap" "$REAL_MAC") || scr_fail "$(grep problem <<< "$audit")"
 	scr_diag "DHCP client messages: $(tr '\n' ' ' <<< "$audit"); $n pseudonyms at the end"
+	scr_diag "DISCOVER to ACK, ms: $(grep -o 'leased .* in [0-9]* ms' "$SCR_TMP/stackvirtd.log" | awk '{ print $(NF - 1) }' | tr '\n' ' ')"
 	grep -q "^RELEASE $((n + 1))$" <<< "$audit" || scr_fail "want $((n + 1)) DHCPRELEASE (one retired, $n at exit)"
 	! grep -Ei 'client provides name|vendor class|user class' "$SCR_TMP/dnsmasq.log" ||
 		scr_fail "dnsmasq saw identifying options"

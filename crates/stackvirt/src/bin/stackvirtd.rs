@@ -394,6 +394,7 @@ impl Daemon {
                 let index = self.net.create_link(&self.uplink, id, mac).await?;
                 (index, Client::own(mac))
             };
+            let asked = Instant::now();
             let got = tokio::task::spawn_blocking(move || Lease::obtain(index, &client))
                 .await
                 .map_err(anyhow::Error::from)
@@ -448,11 +449,12 @@ impl Daemon {
             ipv4 = Some(got.addr);
             self.ipv4_taken.insert(got.addr);
             eprintln!(
-                "stackvirtd: {} leased {} for {} s from {}",
+                "stackvirtd: {} leased {} for {} s from {} in {} ms",
                 pool::device_name(id),
                 got.addr,
                 got.seconds,
-                got.server
+                got.server,
+                asked.elapsed().as_millis()
             );
             lease = Some(got);
             index
