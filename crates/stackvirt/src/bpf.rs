@@ -331,27 +331,8 @@ impl Loaded {
     /// # Errors
     /// A failing map read or update.
     pub fn forget_all_but(&mut self, keep: impl Fn(u32) -> bool) -> Result<()> {
-        let mut groups = HashMap::<_, GroupKey, u32>::try_from(self.map_mut(maps::GROUPS)?)?;
-        let stale: Vec<GroupKey> = groups
-            .iter()
-            .filter_map(|e| e.ok())
-            .filter(|(_, id)| !keep(*id))
-            .map(|(k, _)| k)
-            .collect();
-        for k in stale {
-            let _ = groups.remove(&k);
-        }
-        let mut held = HashMap::<_, u64, u32>::try_from(self.map_mut(maps::HELD)?)?;
-        let stale: Vec<u64> = held
-            .iter()
-            .filter_map(|e| e.ok())
-            .filter(|(_, id)| !keep(*id))
-            .map(|(k, _)| k)
-            .collect();
-        for k in stale {
-            let _ = held.remove(&k);
-        }
-        Ok(())
+        remove_unkept::<GroupKey>(self.map_mut(maps::GROUPS)?, &keep)?;
+        remove_unkept::<u64>(self.map_mut(maps::HELD)?, &keep)
     }
 
     /// Rebuilds `FREE` from the ids in it that `keep` accepts (after an
@@ -380,6 +361,23 @@ fn addresses(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> impl Iterator<It
 fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Map> {
     ebpf.map_mut(name)
         .ok_or_else(|| anyhow!("no map {name} in the BPF object"))
+}
+
+/// Removes the entries of `map`, a hash map from `K` to a pseudonym id,
+/// whose id `keep` refuses.
+fn remove_unkept<K: aya::Pod>(map: &mut Map, keep: &impl Fn(u32) -> bool) -> Result<()> {
+    let mut m = HashMap::<_, K, u32>::try_from(map)?;
+    let stale: Vec<K> = m
+        .iter()
+        .filter_map(Result::ok)
+        .filter(|(_, id)| !keep(*id))
+        .map(|(k, _)| k)
+        .collect();
+    for k in stale {
+        // Gone meanwhile (a program replaced it): nothing to remove.
+        let _ = m.remove(&k);
+    }
+    Ok(())
 }
 
 fn read_uses(m: &Map) -> Result<Vec<Usage>> {

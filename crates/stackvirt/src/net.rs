@@ -16,7 +16,7 @@ use futures::TryStreamExt;
 use rtnetlink::{
     new_connection,
     packet_route::{
-        address::{AddressAttribute, AddressHeaderFlags, AddressScope, CacheInfo},
+        address::{AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope, CacheInfo},
         link::{LinkAttribute, MacVlanMode},
         route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope},
         rule::{RuleAction, RuleAttribute},
@@ -124,26 +124,31 @@ impl Net {
         self.index(name).await.ok()
     }
 
-    /// Whether device `index` has address `ip`.
-    ///
-    /// # Errors
-    /// A failing dump.
-    pub async fn has_address(&self, index: u32, ip: IpAddr) -> Result<bool> {
+    /// The addresses of device `index`, as the kernel dumps them.
+    async fn addresses_of(&self, index: u32) -> Result<Vec<AddressMessage>> {
         let mut addrs = self
             .handle
             .address()
             .get()
             .set_link_index_filter(index)
             .execute();
+        let mut out = Vec::new();
         while let Some(m) = addrs.try_next().await? {
-            if m.attributes
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    /// Whether device `index` has address `ip`.
+    ///
+    /// # Errors
+    /// A failing dump.
+    pub async fn has_address(&self, index: u32, ip: IpAddr) -> Result<bool> {
+        Ok(self.addresses_of(index).await?.iter().any(|m| {
+            m.attributes
                 .iter()
                 .any(|a| matches!(a, AddressAttribute::Address(a) if *a == ip))
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        }))
     }
 
     /// Reads the uplink `name`, and makes it silent for the pseudonyms'
@@ -171,13 +176,7 @@ impl Net {
             prefix6: None,
             gateway6: None,
         };
-        let mut addrs = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute();
-        while let Some(m) = addrs.try_next().await? {
+        for m in self.addresses_of(index).await? {
             let len = m.header.prefix_len;
             for a in &m.attributes {
                 match a {
@@ -453,13 +452,7 @@ impl Net {
         let start = Instant::now();
         loop {
             let mut tentative = false;
-            let mut addrs = self
-                .handle
-                .address()
-                .get()
-                .set_link_index_filter(index)
-                .execute();
-            while let Some(m) = addrs.try_next().await? {
+            for m in self.addresses_of(index).await? {
                 // Only `ip`: the IP-only mode's uplink has the host's
                 // addresses too.
                 let this = m

@@ -5,7 +5,7 @@
 
 use std::{
     fs,
-    net::{Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::{Path, PathBuf},
 };
 
@@ -36,6 +36,18 @@ pub struct PseudonymState {
     /// (`--ipv4-dhcp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
+}
+
+impl PseudonymState {
+    /// Its addresses, IPv4 first.
+    #[must_use]
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        self.ipv4
+            .map(IpAddr::V4)
+            .into_iter()
+            .chain(self.ipv6.map(IpAddr::V6))
+            .collect()
+    }
 }
 
 /// The daemon's published state.

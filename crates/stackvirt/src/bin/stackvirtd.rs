@@ -208,12 +208,7 @@ impl Daemon {
             p.ipv4,
             p.ipv6,
         )?;
-        let ips: Vec<IpAddr> = p
-            .ipv4
-            .map(Into::into)
-            .into_iter()
-            .chain(p.ipv6.map(Into::into))
-            .collect();
+        let ips = p.addresses();
         nft::apply(&nft::retire(self.device_of(&p.device), &ips))?;
         self.release(p).await;
         self.net.remove(p.id).await?;
@@ -574,12 +569,7 @@ impl Daemon {
         let mut dropped = false;
         self.next_id = next_id;
         for p in earlier {
-            let ips: Vec<IpAddr> = p
-                .ipv4
-                .map(Into::into)
-                .into_iter()
-                .chain(p.ipv6.map(Into::into))
-                .collect();
+            let ips = p.addresses();
             let index = if self.args.ip_only {
                 let mut all = true;
                 for &a in &ips {
