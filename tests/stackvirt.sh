@@ -44,6 +44,7 @@
 # - DNS: stackvirtd as the stub resolver; each query leaves from the
 #   pseudonym of the application that asked, no answer is shared;
 # - IP-only mode: pseudonyms as addresses with the uplink's MAC;
+# - real applications (curl, dig, nc) leave from their pseudonym;
 # - restart: an instance left with SIGUSR1 or killed is taken over by the
 #   next, a flow held across it intact;
 # - failure: stackvirtd killed, existing flows keep working; new connects
@@ -73,7 +74,8 @@ CASES=(pool_is_made flows_leave_from_distinct_pseudonyms wire_shows_one_mac_per_
 	icmp_sockets_get_pseudonyms egress_guard_counts_nothing forged_frames_are_dropped_and_counted
 	applications_never_share bound_and_foreign_sockets_left_alone idle_pseudonym_is_retired
 	dhcp_leases_are_anonymous dns_kept_with_its_application ip_only_pseudonyms_share_the_uplinks_mac
-	ip_only_leases_are_told_apart restarted_daemon_adopts_its_pseudonyms killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
+	ip_only_leases_are_told_apart real_applications_leave_from_their_pseudonym
+	restarted_daemon_adopts_its_pseudonyms killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
 if [[ ${SCR_STACKVIRT:-} == short ]]; then
 	CASES=(pool_is_made flows_leave_from_distinct_pseudonyms icmp_sockets_get_pseudonyms
 		egress_guard_counts_nothing forged_frames_are_dropped_and_counted
@@ -949,6 +951,72 @@ ip_only_leases_are_told_apart() {
 	kill "$dnsmasq" 2>/dev/null
 	wait "$dnsmasq" 2>/dev/null
 	scr_diag "leases to up0's MAC with distinct client ids; a flow from $src"
+}
+
+# served_to LOG: the client addresses an http.server log shows.
+served_to() {
+	awk '/"GET / { print $1 }' "$1" 2>/dev/null | sort -u | tr '\n' ' '
+}
+
+# Real applications, as the paper tried them, under `application` with
+# the stub resolver: curl resolves two names (glibc, through the stub)
+# and fetches from two HTTP servers; curl with --local-port, dig asking
+# the network's resolver directly and the OpenBSD nc sending UDP.  curl
+# --local-port and dig bind the wildcard address before they connect
+# (dig: bind(0.0.0.0:0)), so the programs tie their sockets to the
+# pseudonym's device instead of binding them (device_tied).  Every
+# server (the HTTP servers' logs, dnsmasq's, the capture for UDP) sees
+# app1's one pseudonym, app2's fetch another.
+real_applications_leave_from_their_pseudonym() {
+	local www=$SCR_TMP/www dnsmasq h1 h2 p1 p2 out tied c
+	for c in curl dig nc; do
+		command -v "$c" > /dev/null || { scr_fail "$c is not installed (scripts/setup installs it)"; return; }
+	done
+	stop_daemon
+	mkdir -p "$www" && echo served > "$www/f"
+	ip -n "$S" addr add 10.20.0.3/24 dev s0
+	(cd "$www" && exec ip netns exec "$S" timeout 300 python3 -m http.server --bind 10.20.0.2 8080) 2> "$SCR_TMP/http1.log" &
+	h1=$!
+	(cd "$www" && exec ip netns exec "$S" timeout 300 python3 -m http.server --bind 10.20.0.3 8080) 2> "$SCR_TMP/http2.log" &
+	h2=$!
+	printf 'nameserver 127.0.0.53\noptions timeout:5 attempts:1\n' > "$SCR_TMP/resolv.conf"
+	rm -f "$SCR_TMP/dns.log" "$SCR_TMP/dns.pid"
+	ip netns exec "$R" timeout 300 dnsmasq --keep-in-foreground --conf-file=/dev/null --user=root \
+		--no-resolv --no-hosts --listen-address=10.10.0.1 --bind-interfaces --log-queries \
+		--log-facility="$SCR_TMP/dns.log" --host-record=www.svtest.example,10.20.0.2 \
+		--host-record=www2.svtest.example,10.20.0.3 --pid-file="$SCR_TMP/dns.pid" 2> "$SCR_TMP/dns.err" &
+	dnsmasq=$!
+	scr_wait_for -t 10 test -s "$SCR_TMP/dns.pid" || scr_fail "dnsmasq did not start: $(cat "$SCR_TMP/dns.err")"
+	start_daemon --policy application --pool 4 --dns-upstream 10.10.0.1:53 || { kill "$dnsmasq" "$h1" "$h2"; return 1; }
+	tied=$(counter device_tied)
+	capture apps
+	out=$(in_cgroup "$CG/app1" sh -c 'mount --bind "$0" /etc/resolv.conf &&
+		exec curl -sS --max-time 20 http://www.svtest.example:8080/f http://www2.svtest.example:8080/f' \
+		"$SCR_TMP/resolv.conf" 2>&1)
+	[[ $out == $'served\nserved' ]] || scr_fail "curl through the stub: $out"
+	out=$(in_cgroup "$CG/app1" curl -sS --max-time 20 --local-port 40100-40199 http://10.20.0.2:8080/f 2>&1)
+	[[ $out == served ]] || scr_fail "curl --local-port: $out"
+	out=$(in_cgroup "$CG/app1" dig +short +tries=1 +time=5 @10.10.0.1 www2.svtest.example 2>&1)
+	[[ $out == 10.20.0.3 ]] || scr_fail "dig @10.10.0.1: $out"
+	in_cgroup "$CG/app1" sh -c 'echo datagram | nc -u -w 1 10.20.0.2 9101' || true
+	out=$(in_cgroup "$CG/app2" curl -sS --max-time 20 http://10.20.0.3:8080/f 2>&1)
+	[[ $out == served ]] || scr_fail "app2's curl: $out"
+	capture_stop
+	p1=$(ctl status | awk '$1 ~ /^svp/ { ip = $3 } /cgroup .*\/app1$/ { print ip }')
+	p2=$(ctl status | awk '$1 ~ /^svp/ { ip = $3 } /cgroup .*\/app2$/ { print ip }')
+	scr_diag "app1 $p1, app2 $p2; 10.20.0.2 served $(served_to "$SCR_TMP/http1.log"), 10.20.0.3 served $(served_to "$SCR_TMP/http2.log"); dnsmasq asked from $(grep -o 'query\[A\] .* from [0-9.]*' "$SCR_TMP/dns.log" | awk '{ print $NF }' | tr '\n' ' ')"
+	[[ -n $p1 && -n $p2 && $p1 != "$p2" ]] || scr_fail "app1's and app2's pseudonyms: '$p1' '$p2'"
+	[[ $(served_to "$SCR_TMP/http1.log") == "$p1 " ]] || scr_fail "10.20.0.2 served $(served_to "$SCR_TMP/http1.log"), want $p1 only"
+	[[ $(served_to "$SCR_TMP/http2.log") == *"$p1 "* && $(served_to "$SCR_TMP/http2.log") == *"$p2 "* ]] ||
+		scr_fail "10.20.0.3 served $(served_to "$SCR_TMP/http2.log"), want $p1 and $p2"
+	[[ $(grep -o 'query\[A\] .* from [0-9.]*' "$SCR_TMP/dns.log" | awk '{ print $NF }' | sort -u) == "$p1" ]] ||
+		scr_fail "queries from $(grep -o 'query\[A\] .* from [0-9.]*' "$SCR_TMP/dns.log" | awk '{ print $NF }' | tr '\n' ' '), want $p1 only"
+	grep -q "$p1\.[0-9]* > 10\.20\.0\.2\.9101: UDP" "$SCR_TMP/apps.txt" || scr_fail "nc's datagram did not leave from $p1"
+	(($(counter device_tied) >= tied + 2)) || scr_fail "device_tied counted $(($(counter device_tied) - tied)), want 2 (curl --local-port, dig)"
+	kill "$dnsmasq" "$h1" "$h2" 2>/dev/null
+	wait "$dnsmasq" "$h1" "$h2" 2>/dev/null
+	ip -n "$S" addr del 10.20.0.3/24 dev s0
+	return 0
 }
 
 # A restart takes over: stackvirtd left with SIGUSR1, then killed, is

@@ -35,7 +35,8 @@
  *
  * A socket the application bound itself (to an address, or to a device
  * other than the one sock_create gave it), and a socket of another network
- * namespace than the daemon's, is left alone.  With no free pseudonym the
+ * namespace than the daemon's, is left alone; one bound to the wildcard
+ * address (with a port) is tied to its pseudonym's device instead.  With no free pseudonym the
  * socket keeps the default address (fail-open) or the call fails with
  * EPERM (fail-closed), as CONFIG says.
  *
@@ -105,7 +106,8 @@ enum sv_counter {
 	SV_DEVICE_BOUND,	/* ICMP socket tied to its pseudonym's device at creation */
 	SV_HELD_FULL,		/* ... not: HELD is full, default address kept */
 	SV_DNS_TAGGED,		/* a query to the stub resolver, tagged with its pseudonym */
-	SV_DNS_UNTAGGED,	/* ... not: the pseudonym's id does not fit the tag */
+	SV_DNS_UNTAGGED,	/* ... not: the pseudonym's id does not fit the tag, or the socket is bound */
+	SV_DEVICE_TIED,		/* bound to the wildcard address: tied to its pseudonym's device */
 	SV_COUNTERS,
 };
 
@@ -371,11 +373,6 @@ static __always_inline int pool_empty(const struct sv_config *config)
 	return 1;
 }
 
-static __always_inline int ipv6_bound(const struct bpf_sock *sk)
-{
-	return sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3] | sk->src_port;
-}
-
 /* A dual-stack socket's destination ::ffff:a.b.c.d: it speaks IPv4. */
 static __always_inline int is_v4_mapped(const struct bpf_sock_addr *ctx)
 {
@@ -444,6 +441,27 @@ static __always_inline int follow(struct bpf_sock_addr *ctx, __u32 *held, __u32 
 	return 0;
 }
 
+/* A socket bound to the wildcard address with a port (bind(0.0.0.0:0)
+ * before connect(), as dig and libuv-based programs do) has no source to
+ * bind any more, but it can still be tied to pseudonym P's device: the
+ * `oif` rule of P's table then routes it, and the table's routes give it
+ * P's address as its source.  0, or -1 when the kernel refused (the
+ * socket keeps the default address).  No device of its own in the
+ * IP-only mode: left alone there.
+ */
+static __always_inline int tie(struct bpf_sock_addr *ctx, const struct sv_config *config,
+			       struct sv_pseudonym *p)
+{
+	int ifindex = p->ifindex;
+
+	if (config->ip_only)
+		return -1;
+	if (bpf_setsockopt(ctx, SOL_SOCKET, SO_BINDTOIFINDEX, &ifindex, sizeof(ifindex)))
+		return -1;
+	count(SV_DEVICE_TIED);
+	return 0;
+}
+
 SEC("cgroup/connect4")
 int stackvirt_connect4(struct bpf_sock_addr *ctx)
 {
@@ -459,7 +477,7 @@ int stackvirt_connect4(struct bpf_sock_addr *ctx)
 	if (!sk)
 		return 1;
 	held = held_by(ctx, sk);
-	config = ours(ctx, sk->src_ip4 || sk->src_port || device_chosen(sk, held));
+	config = ours(ctx, sk->src_ip4 || device_chosen(sk, held));
 	if (!config)
 		return 1;
 	group_key(&key, ctx, config, AF_INET, 0);
@@ -467,6 +485,17 @@ int stackvirt_connect4(struct bpf_sock_addr *ctx)
 	p = take(&key, &id);
 	if (!p)
 		return pool_empty(config);
+	if (sk->src_port) {
+		/* bound to the wildcard address: no tag for the stub, a device
+		 * for anything else
+		 */
+		if (dns || !(p->flags & SV_HAS_IPV4) || tie(ctx, config, p)) {
+			count(dns ? SV_DNS_UNTAGGED : SV_BIND_FAILED);
+			return 1;
+		}
+		count(SV_APPLIED);
+		return 1;
+	}
 	if (dns) {
 		/* no tag for this id: as if no pseudonym were free */
 		sa.sin_addr.s_addr = dns_tag(config, id);
@@ -507,7 +536,8 @@ int stackvirt_connect6(struct bpf_sock_addr *ctx)
 	if (!sk)
 		return 1;
 	held = held_by(ctx, sk);
-	config = ours(ctx, ipv6_bound(sk) || device_chosen(sk, held));
+	config = ours(ctx, (sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3]) ||
+			   device_chosen(sk, held));
 	if (!config)
 		return 1;
 	group_key(&key, ctx, config, AF_INET6, 0);
@@ -515,6 +545,15 @@ int stackvirt_connect6(struct bpf_sock_addr *ctx)
 	if (!p)
 		return pool_empty(config);
 	mapped = is_v4_mapped(ctx);
+	if (sk->src_port) {
+		/* bound to the wildcard address: see tie() */
+		if (!(p->flags & (mapped ? SV_HAS_IPV4 : SV_HAS_IPV6)) || tie(ctx, config, p)) {
+			count(SV_BIND_FAILED);
+			return 1;
+		}
+		count(SV_APPLIED);
+		return 1;
+	}
 	sa.sin6_family = AF_INET6;
 	if (mapped && (p->flags & SV_HAS_IPV4)) {
 		sa.sin6_addr.in6_u.u6_addr32[2] = __builtin_bswap32(0xffff);

@@ -32,7 +32,7 @@ pub const ALL: [&str; 8] = [
 /// The counters of `COUNTERS`, in index order: four program run counts,
 /// then what the runs did, then the egress guard's drops, then the socket
 /// programs' run counts and what they did.
-pub const COUNTER_NAMES: [&str; 18] = [
+pub const COUNTER_NAMES: [&str; 19] = [
     "run_connect4",
     "run_connect6",
     "run_sendmsg4",
@@ -51,6 +51,7 @@ pub const COUNTER_NAMES: [&str; 18] = [
     "held_full",
     "dns_tagged",
     "dns_untagged",
+    "device_tied",
 ];
 
 /// `struct sv_group_key`: which group a socket belongs to, by the fields
