@@ -106,7 +106,7 @@ enum sv_counter {
 	SV_DEVICE_BOUND,	/* ICMP socket tied to its pseudonym's device at creation */
 	SV_HELD_FULL,		/* ... not: HELD is full, default address kept */
 	SV_DNS_TAGGED,		/* a query to the stub resolver, tagged with its pseudonym */
-	SV_DNS_UNTAGGED,	/* ... not: the pseudonym's id does not fit the tag, or the socket is bound */
+	SV_DNS_UNTAGGED,	/* ... not: the pseudonym's id does not fit the tag */
 	SV_DEVICE_TIED,		/* bound to the wildcard address: tied to its pseudonym's device */
 	SV_COUNTERS,
 };
@@ -441,21 +441,46 @@ static __always_inline int follow(struct bpf_sock_addr *ctx, __u32 *held, __u32 
 	return 0;
 }
 
+/* Whether a socket bound to the wildcard address may be tied to a
+ * pseudonym's device to reach DADDR (network byte order): not for
+ * destinations a device would cut off, which only the local table or
+ * another device reach: loopback (the stub resolver too), link-local,
+ * multicast and broadcast.
+ */
+static __always_inline int tieable4(__u32 daddr)
+{
+	__u32 a = __builtin_bswap32(daddr);
+
+	return a && (a >> 24) != 127 && (a >> 16) != 0xa9fe && a < 0xe0000000;
+}
+
+/* The same for an IPv6 destination (v4-mapped ones as IPv4): not ::1 or
+ * ::, not link-local (fe80::/10), not multicast (ff00::/8).
+ */
+static __always_inline int tieable6(const struct bpf_sock_addr *ctx)
+{
+	__u32 w0 = __builtin_bswap32(ctx->user_ip6[0]);
+
+	if (is_v4_mapped(ctx))
+		return tieable4(ctx->user_ip6[3]);
+	if (!w0 && !ctx->user_ip6[1] && !ctx->user_ip6[2])
+		return 0;
+	return (w0 & 0xffc00000) != 0xfe800000 && (w0 >> 24) != 0xff;
+}
+
 /* A socket bound to the wildcard address with a port (bind(0.0.0.0:0)
  * before connect(), as dig and libuv-based programs do) has no source to
  * bind any more, but it can still be tied to pseudonym P's device: the
  * `oif` rule of P's table then routes it, and the table's routes give it
  * P's address as its source.  0, or -1 when the kernel refused (the
- * socket keeps the default address).  No device of its own in the
- * IP-only mode: left alone there.
+ * socket keeps the default address).  Only where the device's table is
+ * the way (tieable4(), tieable6()), and never in the IP-only mode (no
+ * device of its own).
  */
-static __always_inline int tie(struct bpf_sock_addr *ctx, const struct sv_config *config,
-			       struct sv_pseudonym *p)
+static __always_inline int tie(struct bpf_sock_addr *ctx, struct sv_pseudonym *p)
 {
 	int ifindex = p->ifindex;
 
-	if (config->ip_only)
-		return -1;
 	if (bpf_setsockopt(ctx, SOL_SOCKET, SO_BINDTOIFINDEX, &ifindex, sizeof(ifindex)))
 		return -1;
 	count(SV_DEVICE_TIED);
@@ -471,26 +496,30 @@ int stackvirt_connect4(struct bpf_sock_addr *ctx)
 	struct sockaddr_in sa = {};
 	struct sv_pseudonym *p;
 	__u32 id, *held;
-	int dns;
+	int dns, wildcard;
 
 	count(SV_RUN_CONNECT4);
 	if (!sk)
 		return 1;
 	held = held_by(ctx, sk);
-	config = ours(ctx, sk->src_ip4 || device_chosen(sk, held));
+	/* bound to the wildcard address with a port: see tie() */
+	wildcard = !sk->src_ip4 && sk->src_port;
+	config = ours(ctx, sk->src_ip4 || device_chosen(sk, held) ||
+			   (wildcard && (held || !tieable4(ctx->user_ip4))));
 	if (!config)
 		return 1;
+	if (wildcard && config->ip_only) {
+		count(SV_EXPLICIT_BIND);
+		return 1;
+	}
 	group_key(&key, ctx, config, AF_INET, 0);
 	dns = to_dns_stub(ctx, config, &key);
 	p = take(&key, &id);
 	if (!p)
 		return pool_empty(config);
-	if (sk->src_port) {
-		/* bound to the wildcard address: no tag for the stub, a device
-		 * for anything else
-		 */
-		if (dns || !(p->flags & SV_HAS_IPV4) || tie(ctx, config, p)) {
-			count(dns ? SV_DNS_UNTAGGED : SV_BIND_FAILED);
+	if (wildcard) {
+		if (!(p->flags & SV_HAS_IPV4) || tie(ctx, p)) {
+			count(SV_BIND_FAILED);
 			return 1;
 		}
 		count(SV_APPLIED);
@@ -529,25 +558,31 @@ int stackvirt_connect6(struct bpf_sock_addr *ctx)
 	struct sv_group_key key = {};
 	struct sockaddr_in6 sa = {};
 	struct sv_pseudonym *p;
-	__u32 id, *held;
-	int mapped;
+	__u32 id, *held, bound;
+	int mapped, wildcard;
 
 	count(SV_RUN_CONNECT6);
 	if (!sk)
 		return 1;
 	held = held_by(ctx, sk);
-	config = ours(ctx, (sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3]) ||
-			   device_chosen(sk, held));
+	bound = sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3];
+	/* bound to the wildcard address with a port: see tie() */
+	wildcard = !bound && sk->src_port;
+	config = ours(ctx, bound || device_chosen(sk, held) ||
+			   (wildcard && (held || !tieable6(ctx))));
 	if (!config)
 		return 1;
+	if (wildcard && config->ip_only) {
+		count(SV_EXPLICIT_BIND);
+		return 1;
+	}
 	group_key(&key, ctx, config, AF_INET6, 0);
 	p = take(&key, &id);
 	if (!p)
 		return pool_empty(config);
 	mapped = is_v4_mapped(ctx);
-	if (sk->src_port) {
-		/* bound to the wildcard address: see tie() */
-		if (!(p->flags & (mapped ? SV_HAS_IPV4 : SV_HAS_IPV6)) || tie(ctx, config, p)) {
+	if (wildcard) {
+		if (!(p->flags & (mapped ? SV_HAS_IPV4 : SV_HAS_IPV6)) || tie(ctx, p)) {
 			count(SV_BIND_FAILED);
 			return 1;
 		}
