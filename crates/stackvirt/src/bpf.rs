@@ -317,6 +317,45 @@ impl Loaded {
         Ok(())
     }
 
+    /// Takes a free pseudonym with an address of the family `flag`
+    /// ([`maps::HAS_IPV4`] or [`maps::HAS_IPV6`]) for the daemon's own
+    /// use (an MPTCP subflow), as a program takes one for a group: out of
+    /// `FREE`, its `uses` counted, so that no program hands it out and
+    /// the pool refills.  One id at a time leaves the queue (a program
+    /// never finds it emptied by the search); free pseudonyms of the
+    /// other family go back to its tail.  `None`: none free.
+    ///
+    /// # Errors
+    /// A failing map update.
+    pub fn take(&mut self, flag: u32) -> Result<Option<(u32, Pseudonym)>> {
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let id = {
+                let mut free = Queue::<_, u32>::try_from(self.map_mut(maps::FREE)?)?;
+                match free.pop(0) {
+                    Ok(id) => id,
+                    Err(_) => return Ok(None),
+                }
+            };
+            let mut table =
+                HashMap::<_, u32, Pseudonym>::try_from(self.map_mut(maps::PSEUDONYMS)?)?;
+            // Withdrawn meanwhile: no longer free, dropped.
+            let Ok(mut p) = table.get(&id, 0) else {
+                continue;
+            };
+            if p.flags & flag != 0 {
+                p.uses += 1;
+                table.insert(id, p, 0).context("taking a pseudonym")?;
+                return Ok(Some((id, p)));
+            }
+            let mut free = Queue::<_, u32>::try_from(self.map_mut(maps::FREE)?)?;
+            free.push(id, 0).context("giving back a free pseudonym")?;
+            if !seen.insert(id) {
+                return Ok(None);
+            }
+        }
+    }
+
     /// Every announced pseudonym's counts, by id.
     ///
     /// # Errors

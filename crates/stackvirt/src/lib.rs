@@ -23,6 +23,7 @@ pub mod bpf;
 pub mod dhcp;
 pub mod dns;
 pub mod maps;
+pub mod mptcp;
 pub mod net;
 pub mod nft;
 pub mod policy;

@@ -72,6 +72,9 @@ pub struct State {
     /// The DNS stub's counters, when it runs (`--dns-upstream`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsCounters>,
+    /// The MPTCP path manager's counters, when it runs (`--mptcp-pm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mptcp: Option<crate::mptcp::Counters>,
 }
 
 impl State {

@@ -62,11 +62,21 @@ fn counters(pinned: &Pinned, state: &Path) -> Result<()> {
     for name in ["inbound_dropped", "egress_mismatch"] {
         println!("{name} {}", nft::counter(name)?);
     }
-    // The DNS stub's, as the daemon last published them.
-    if let Some(dns) = State::load(state).ok().and_then(|s| s.dns) {
-        if let serde_json::Value::Object(fields) = serde_json::to_value(dns)? {
+    // The DNS stub's and the path manager's, as the daemon last
+    // published them.
+    let published = State::load(state).ok();
+    let dns = published
+        .as_ref()
+        .and_then(|s| s.dns)
+        .map(serde_json::to_value);
+    let mptcp = published
+        .as_ref()
+        .and_then(|s| s.mptcp)
+        .map(serde_json::to_value);
+    for (prefix, fields) in [("dns_stub_", dns), ("mptcp_", mptcp)] {
+        if let Some(serde_json::Value::Object(fields)) = fields.transpose()? {
             for (name, value) in fields {
-                println!("dns_stub_{name} {value}");
+                println!("{prefix}{name} {value}");
             }
         }
     }

@@ -29,6 +29,7 @@ use stackvirt::{
     dhcp::{Client, Lease, Refused},
     dns::{self, Book, DnsTag},
     maps,
+    mptcp::{self, event, Event, PathManager, SubflowCreate},
     net::{Addresses, Net, Uplink},
     nft,
     policy::{FailMode, Policy},
@@ -112,6 +113,15 @@ struct Args {
     /// killed or left with SIGUSR1).
     #[arg(long)]
     fresh: bool,
+    /// Be MPTCP's userspace path manager (sets net.mptcp.pm_type=1 in the
+    /// daemon's network namespace, restored when it stops): when the peer
+    /// of a connection this host opened announces an address (ADD_ADDR),
+    /// the daemon opens one subflow to it from a free pseudonym of the
+    /// connection's own.  The initial subflow stays where the host's
+    /// routing puts it, and no pseudonym's address is ever announced (see
+    /// docs/stackvirt.md, "MPTCP").
+    #[arg(long)]
+    mptcp_pm: bool,
 }
 
 /// How the daemon leaves.
@@ -145,7 +155,73 @@ struct Daemon {
     book: Book,
     /// The DNS stub's counters, when it runs.
     dns: Option<Arc<dns::Counters>>,
+    /// The MPTCP path manager, with `--mptcp-pm`.
+    pm: Option<PathManager>,
+    /// The connections it follows, by token.
+    followed: HashMap<u32, Followed>,
+    /// `net.mptcp.pm_type` before the daemon set it, restored at a stop.
+    pm_type_before: Option<String>,
+    /// The path manager's counters as last published.
+    published_mptcp: Option<mptcp::Counters>,
+    /// Counters changed since the state was last written.
+    dirty: bool,
 }
+
+/// A connection this host opened, as the path manager follows it.
+struct Followed {
+    /// Its destination port: an announced address without one is joined
+    /// on it (RFC 8684 section 3.4.1).
+    dport: u16,
+    /// ESTABLISHED came: the kernel takes subflows only once the
+    /// connection is fully established (`-ENOTCONN` before).
+    established: bool,
+    /// The first address the peer announced, with its port.
+    announced: Option<SocketAddr>,
+    join: Join,
+}
+
+/// Where a followed connection's subflow from a pseudonym stands.
+#[derive(Clone, Copy)]
+enum Join {
+    /// Not asked for yet (not established, or nothing announced).
+    Waiting,
+    /// Asked for and refused for now (the connection's join keys not
+    /// ready yet: `EAGAIN`, or `ENOTCONN`); asked again at `next`, with
+    /// pseudonym `id`, until [`JOIN_PATIENCE`] after `since`.
+    Retrying {
+        id: u32,
+        pseudonym: maps::Pseudonym,
+        since: Instant,
+        next: Instant,
+    },
+    /// The kernel took it, from pseudonym `id`.
+    Joined(u32),
+    /// Refused for good, or no pseudonym was free.
+    Failed,
+}
+
+/// How long a subflow refused for now is asked for again.
+const JOIN_PATIENCE: Duration = Duration::from_secs(10);
+/// How often.
+const JOIN_RETRY: Duration = Duration::from_millis(200);
+
+/// What woke the daemon's loop.
+enum Woke {
+    Timer,
+    Event(Event),
+    PmGone,
+}
+
+/// The next event of the path manager, if there is one; never otherwise.
+async fn next_event(pm: Option<&mut PathManager>) -> Woke {
+    match pm {
+        Some(pm) => pm.next().await.map_or(Woke::PmGone, Woke::Event),
+        None => std::future::pending().await,
+    }
+}
+
+/// Where the network namespace's MPTCP path manager is chosen.
+const PM_TYPE: &str = "/proc/sys/net/mptcp/pm_type";
 
 /// When a pseudonym's lease was granted and when to renew it.
 struct LeaseTimes {
@@ -515,7 +591,37 @@ impl Daemon {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut leave = signal(SignalKind::user_defined1())?;
+        let mut due = Instant::now();
         loop {
+            if Instant::now() >= due {
+                let delay = self.maintain().await;
+                due = Instant::now() + Duration::from_millis(delay);
+            }
+            let woke = tokio::select! {
+                () = tokio::time::sleep_until(due.into()) => Woke::Timer,
+                _ = term.recv() => return Ok(Exit::Stop),
+                _ = int.recv() => return Ok(Exit::Stop),
+                _ = leave.recv() => return Ok(Exit::Leave),
+                w = next_event(self.pm.as_mut()) => w,
+            };
+            match woke {
+                Woke::Timer => self.retry_joins().await,
+                Woke::Event(e) => self.on_mptcp(e).await,
+                Woke::PmGone => {
+                    eprintln!(
+                        "stackvirtd: the mptcp_pm event socket closed: no more MPTCP subflows"
+                    );
+                    self.pm = None;
+                }
+            }
+        }
+    }
+
+    /// One round of upkeep: retirement, lease renewal, published
+    /// counters, one pseudonym more if the pool is short.  Returns the
+    /// delay to the next round, in ms.
+    async fn maintain(&mut self) -> u64 {
+        {
             if let Err(e) = self.retire_idle().await {
                 eprintln!("stackvirtd: retiring: {e:#}");
             }
@@ -526,9 +632,16 @@ impl Daemon {
                 let now = Some(c.snapshot());
                 if now != self.state.dns {
                     self.state.dns = now;
-                    if let Err(e) = self.state.save(&self.args.state) {
-                        eprintln!("stackvirtd: publishing the DNS counters: {e:#}");
-                    }
+                    self.dirty = true;
+                }
+            }
+            if self.state.mptcp != self.published_mptcp {
+                self.published_mptcp = self.state.mptcp;
+                self.dirty = true;
+            }
+            if std::mem::take(&mut self.dirty) {
+                if let Err(e) = self.state.save(&self.args.state) {
+                    eprintln!("stackvirtd: publishing the counters: {e:#}");
                 }
             }
             let capped = self.args.ipv4_dhcp && self.leases.len() >= self.args.max_leases as usize;
@@ -542,20 +655,197 @@ impl Daemon {
                 eprintln!("stackvirtd: reading the pool: {e:#}");
                 self.args.pool
             });
-            let delay = if !capped && free < self.args.pool {
+            if !capped && free < self.args.pool {
                 if let Err(e) = self.add_one().await {
                     eprintln!("stackvirtd: pseudonym {} not made: {e:#}", self.next_id - 1);
                 }
                 rand::thread_rng().gen_range(self.args.jitter_ms / 2..=self.args.jitter_ms.max(1))
             } else {
                 100
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
-                _ = term.recv() => return Ok(Exit::Stop),
-                _ = int.recv() => return Ok(Exit::Stop),
-                _ = leave.recv() => return Ok(Exit::Leave),
             }
+        }
+    }
+
+    /// Follows the connections this host opens and gives each, when its
+    /// peer announces an address, one subflow to it from a pseudonym of
+    /// its own.
+    async fn on_mptcp(&mut self, e: Event) {
+        let counters = self.state.mptcp.get_or_insert_with(Default::default);
+        counters.events += 1;
+        let Some(token) = e.token else {
+            return;
+        };
+        match e.kind {
+            event::CREATED | event::ESTABLISHED if !e.server_side => {
+                let Some(dport) = e.dport else {
+                    return;
+                };
+                let conn = self.followed.entry(token).or_insert_with(|| {
+                    counters.connections += 1;
+                    Followed {
+                        dport,
+                        established: false,
+                        announced: None,
+                        join: Join::Waiting,
+                    }
+                });
+                conn.established |= e.kind == event::ESTABLISHED;
+                self.join(token).await;
+            }
+            event::ANNOUNCED => {
+                let (Some(conn), Some(addr)) = (self.followed.get_mut(&token), e.daddr) else {
+                    counters.not_followed += 1;
+                    return;
+                };
+                counters.announced += 1;
+                if conn.announced.is_none() {
+                    let port = e.dport.filter(|&p| p != 0).unwrap_or(conn.dport);
+                    conn.announced = Some(SocketAddr::new(addr, port));
+                }
+                self.join(token).await;
+            }
+            event::SUB_ESTABLISHED | event::SUB_CLOSED => {
+                let ours = self
+                    .followed
+                    .get(&token)
+                    .and_then(|c| match c.join {
+                        Join::Joined(id) => Some(id),
+                        _ => None,
+                    })
+                    .and_then(|id| self.state.pseudonyms.iter().find(|p| p.id == id))
+                    .is_some_and(|p| e.saddr.is_some_and(|a| p.addresses().contains(&a)));
+                if ours && e.kind == event::SUB_ESTABLISHED {
+                    counters.subflows_established += 1;
+                } else if ours && e.error.is_some_and(|err| err != 0) {
+                    counters.subflow_errors += 1;
+                    eprintln!(
+                        "stackvirtd: MPTCP {token:08x}: the subflow from {:?} closed: {}",
+                        e.saddr,
+                        std::io::Error::from_raw_os_error(i32::from(e.error.unwrap_or(0)))
+                    );
+                }
+            }
+            event::CLOSED => {
+                self.followed.remove(&token);
+            }
+            _ => {}
+        }
+    }
+
+    /// Asks again for the subflows refused for now whose time came.
+    async fn retry_joins(&mut self) {
+        let now = Instant::now();
+        let due: Vec<u32> = self
+            .followed
+            .iter()
+            .filter(|(_, c)| matches!(c.join, Join::Retrying { next, .. } if next <= now))
+            .map(|(t, _)| *t)
+            .collect();
+        for token in due {
+            self.join(token).await;
+        }
+    }
+
+    /// Opens connection `token`'s subflow to the address its peer
+    /// announced, from a free pseudonym taken for it alone, once the
+    /// connection is established and the address announced; a refusal
+    /// for now (`EAGAIN`, `ENOTCONN`) is asked again every [`JOIN_RETRY`]
+    /// for [`JOIN_PATIENCE`].
+    async fn join(&mut self, token: u32) {
+        let Some(conn) = self.followed.get(&token) else {
+            return;
+        };
+        let (true, Some(remote)) = (conn.established, conn.announced) else {
+            return;
+        };
+        let now = Instant::now();
+        let (id, p, since) = match conn.join {
+            Join::Waiting => {
+                let flag = if remote.is_ipv4() {
+                    maps::HAS_IPV4
+                } else {
+                    maps::HAS_IPV6
+                };
+                let taken = self.bpf.take(flag).unwrap_or_else(|e| {
+                    eprintln!("stackvirtd: taking a pseudonym for MPTCP: {e:#}");
+                    None
+                });
+                let Some((id, p)) = taken else {
+                    if let Some(c) = self.state.mptcp.as_mut() {
+                        c.no_pseudonym += 1;
+                    }
+                    self.set_join(token, Join::Failed);
+                    eprintln!("stackvirtd: MPTCP {token:08x}: no free pseudonym for a subflow to {remote}");
+                    return;
+                };
+                (id, p, now)
+            }
+            Join::Retrying {
+                id,
+                pseudonym,
+                since,
+                next,
+            } if next <= now => (id, pseudonym, since),
+            _ => return,
+        };
+        let Some(pm) = self.pm.as_mut() else {
+            return;
+        };
+        let local = if remote.is_ipv4() {
+            IpAddr::from(p.ipv4)
+        } else {
+            IpAddr::from(p.ipv6)
+        };
+        let asked = SubflowCreate {
+            token,
+            local,
+            // The initial subflow's is 0; this is the connection's only
+            // other local address.
+            local_id: 1,
+            ifindex: p.ifindex,
+            remote,
+        };
+        let result = pm.create_subflow(asked).await;
+        let later = |e: &anyhow::Error| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::raw_os_error)
+                .is_some_and(|n| n == libc::EAGAIN || n == libc::ENOTCONN)
+        };
+        let Some(counters) = self.state.mptcp.as_mut() else {
+            return;
+        };
+        let join = match result {
+            Ok(()) => {
+                counters.subflows += 1;
+                eprintln!(
+                    "stackvirtd: MPTCP {token:08x}: subflow from {} ({local}) to {remote}",
+                    pool::device_name(id)
+                );
+                Join::Joined(id)
+            }
+            Err(e) if later(&e) && now.duration_since(since) < JOIN_PATIENCE => {
+                if since == now {
+                    eprintln!("stackvirtd: MPTCP {token:08x}: subflow from {local} to {remote}: {e:#}; asking again");
+                }
+                Join::Retrying {
+                    id,
+                    pseudonym: p,
+                    since,
+                    next: now + JOIN_RETRY,
+                }
+            }
+            Err(e) => {
+                counters.subflow_failed += 1;
+                eprintln!("stackvirtd: MPTCP {token:08x}: subflow from {local} to {remote}: {e:#}");
+                Join::Failed
+            }
+        };
+        self.set_join(token, join);
+    }
+
+    fn set_join(&mut self, token: u32, join: Join) {
+        if let Some(c) = self.followed.get_mut(&token) {
+            c.join = join;
         }
     }
 
@@ -757,6 +1047,7 @@ async fn main() -> Result<()> {
         dns: tag.map(|_| dns::DnsCounters::default()),
         next_id: 0,
         object: bpf::object_id(),
+        mptcp: args.mptcp_pm.then(mptcp::Counters::default),
     };
     let book = Book::default();
     let counters = Arc::new(dns::Counters::default());
@@ -770,6 +1061,19 @@ async fn main() -> Result<()> {
             true
         }
         _ => false,
+    };
+    let (pm, pm_type_before) = if args.mptcp_pm {
+        let pm = PathManager::subscribe().await?;
+        let before = std::fs::read_to_string(PM_TYPE)
+            .with_context(|| format!("{PM_TYPE} (CONFIG_MPTCP, Linux 5.19 or later)"))?;
+        std::fs::write(PM_TYPE, "1").with_context(|| format!("setting {PM_TYPE} to 1"))?;
+        eprintln!(
+            "stackvirtd: MPTCP's userspace path manager (pm_type 1, was {})",
+            before.trim()
+        );
+        (Some(pm), Some(before.trim().to_owned()))
+    } else {
+        (None, None)
     };
     eprintln!(
         "stackvirtd: {uplink:?}, policy {:?}, fail {:?}",
@@ -790,6 +1094,11 @@ async fn main() -> Result<()> {
         at_lease_cap: false,
         book,
         dns: stub.then_some(counters),
+        pm,
+        followed: HashMap::new(),
+        pm_type_before,
+        published_mptcp: None,
+        dirty: false,
     };
     // Saves the state: not before, so that a failure until here leaves the
     // earlier instance's for the next try.
@@ -807,5 +1116,8 @@ async fn main() -> Result<()> {
         daemon.release(&p).await;
     }
     teardown(&daemon.net, &daemon.args).await?;
+    if let Some(before) = &daemon.pm_type_before {
+        std::fs::write(PM_TYPE, before).with_context(|| format!("restoring {PM_TYPE}"))?;
+    }
     result.map(|_| ())
 }
