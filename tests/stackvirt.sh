@@ -45,6 +45,8 @@
 #   pseudonym of the application that asked, no answer is shared;
 # - IP-only mode: pseudonyms as addresses with the uplink's MAC;
 # - real applications (curl, dig, nc) leave from their pseudonym;
+# - MPTCP: stackvirtd as the userspace path manager gives each connection's
+#   subflow on the LAN a pseudonym of its own, announced to nobody;
 # - restart: an instance left with SIGUSR1 or killed is taken over by the
 #   next, a flow held across it intact;
 # - failure: stackvirtd killed, existing flows keep working; new connects
@@ -65,7 +67,8 @@ scr_require_cmd ip tcpdump nft radvd dnsmasq traceroute python3 stackvirtd stack
 # test`, where the whole file takes 12 minutes under TCG) runs the ones
 # that reach a kernel path the others do not: the BPF programs (connect,
 # sendmsg, sock_create and release, the tcx guard), macvlan, rules and
-# nftables as pseudonyms come and go; it leaves out traceroute, PMTU, the
+# nftables as pseudonyms come and go, MPTCP's userspace path manager
+# with the module; it leaves out traceroute, PMTU, the
 # scan, the idle capture, the timings, the per-application, bound-socket
 # and daemon-kill cases.  `make test-long` runs all.
 CASES=(pool_is_made flows_leave_from_distinct_pseudonyms wire_shows_one_mac_per_pseudonym
@@ -75,11 +78,11 @@ CASES=(pool_is_made flows_leave_from_distinct_pseudonyms wire_shows_one_mac_per_
 	applications_never_share bound_and_foreign_sockets_left_alone idle_pseudonym_is_retired
 	dhcp_leases_are_anonymous dns_kept_with_its_application ip_only_pseudonyms_share_the_uplinks_mac
 	ip_only_leases_are_told_apart real_applications_leave_from_their_pseudonym
-	restarted_daemon_adopts_its_pseudonyms killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
+	mptcp_subflows_from_fresh_pseudonyms restarted_daemon_adopts_its_pseudonyms killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
 if [[ ${SCR_STACKVIRT:-} == short ]]; then
 	CASES=(pool_is_made flows_leave_from_distinct_pseudonyms icmp_sockets_get_pseudonyms
 		egress_guard_counts_nothing forged_frames_are_dropped_and_counted
-		idle_pseudonym_is_retired)
+		idle_pseudonym_is_retired mptcp_subflows_from_fresh_pseudonyms)
 fi
 
 scr_ktap_header
@@ -969,6 +972,7 @@ served_to() {
 # app1's one pseudonym, app2's fetch another.  dig through the stub,
 # a loopback destination, is left alone: it works, untagged.
 real_applications_leave_from_their_pseudonym() {
+	local rc=0
 	local www=$SCR_TMP/www dnsmasq h1 h2 p1 p2 out tied c
 	for c in curl dig nc; do
 		command -v "$c" > /dev/null || { scr_fail "$c is not installed (scripts/setup installs it)"; return; }
@@ -987,43 +991,122 @@ real_applications_leave_from_their_pseudonym() {
 		--log-facility="$SCR_TMP/dns.log" --host-record=www.svtest.example,10.20.0.2 \
 		--host-record=www2.svtest.example,10.20.0.3 --pid-file="$SCR_TMP/dns.pid" 2> "$SCR_TMP/dns.err" &
 	dnsmasq=$!
-	scr_wait_for -t 10 test -s "$SCR_TMP/dns.pid" || scr_fail "dnsmasq did not start: $(cat "$SCR_TMP/dns.err")"
+	scr_wait_for -t 10 test -s "$SCR_TMP/dns.pid" || scr_fail "dnsmasq did not start: $(cat "$SCR_TMP/dns.err")" || rc=1
 	start_daemon --policy application --pool 4 --dns-upstream 10.10.0.1:53 || { kill "$dnsmasq" "$h1" "$h2"; return 1; }
 	tied=$(counter device_tied)
 	capture apps
 	out=$(in_cgroup "$CG/app1" sh -c 'mount --bind "$0" /etc/resolv.conf &&
 		exec curl -sS --max-time 20 http://www.svtest.example:8080/f http://www2.svtest.example:8080/f' \
 		"$SCR_TMP/resolv.conf" 2>&1)
-	[[ $out == $'served\nserved' ]] || scr_fail "curl through the stub: $out"
+	[[ $out == $'served\nserved' ]] || scr_fail "curl through the stub: $out" || rc=1
 	out=$(in_cgroup "$CG/app1" curl -sS --max-time 20 --local-port 40100-40199 http://10.20.0.2:8080/f 2>&1)
-	[[ $out == served ]] || scr_fail "curl --local-port: $out"
+	[[ $out == served ]] || scr_fail "curl --local-port: $out" || rc=1
 	out=$(in_cgroup "$CG/app1" dig +short +tries=1 +time=5 @10.10.0.1 www2.svtest.example 2>&1)
-	[[ $out == 10.20.0.3 ]] || scr_fail "dig @10.10.0.1: $out"
+	[[ $out == 10.20.0.3 ]] || scr_fail "dig @10.10.0.1: $out" || rc=1
 	# dig through the stub: its wildcard-bound socket is left alone for a
 	# loopback destination (a device would cut it off), so it reaches the
 	# stub untagged and the query leaves from the host's address.
 	out=$(in_cgroup "$CG/app1" dig +short +tries=1 +time=5 @127.0.0.53 www.svtest.example 2>&1)
-	[[ $out == 10.20.0.2 ]] || scr_fail "dig @127.0.0.53: $out"
+	[[ $out == 10.20.0.2 ]] || scr_fail "dig @127.0.0.53: $out" || rc=1
 	in_cgroup "$CG/app1" sh -c 'echo datagram | nc -u -w 1 10.20.0.2 9101' || true
 	out=$(in_cgroup "$CG/app2" curl -sS --max-time 20 http://10.20.0.3:8080/f 2>&1)
-	[[ $out == served ]] || scr_fail "app2's curl: $out"
+	[[ $out == served ]] || scr_fail "app2's curl: $out" || rc=1
 	capture_stop
 	p1=$(ctl status | awk '$1 ~ /^svp/ { ip = $3 } /cgroup .*\/app1$/ { print ip }')
 	p2=$(ctl status | awk '$1 ~ /^svp/ { ip = $3 } /cgroup .*\/app2$/ { print ip }')
 	scr_diag "app1 $p1, app2 $p2; 10.20.0.2 served $(served_to "$SCR_TMP/http1.log"), 10.20.0.3 served $(served_to "$SCR_TMP/http2.log"); dnsmasq asked from $(grep -o 'query\[A\] .* from [0-9.]*' "$SCR_TMP/dns.log" | awk '{ print $NF }' | tr '\n' ' ')"
-	[[ -n $p1 && -n $p2 && $p1 != "$p2" ]] || scr_fail "app1's and app2's pseudonyms: '$p1' '$p2'"
-	[[ $(served_to "$SCR_TMP/http1.log") == "$p1 " ]] || scr_fail "10.20.0.2 served $(served_to "$SCR_TMP/http1.log"), want $p1 only"
+	[[ -n $p1 && -n $p2 && $p1 != "$p2" ]] || scr_fail "app1's and app2's pseudonyms: '$p1' '$p2'" || rc=1
+	[[ $(served_to "$SCR_TMP/http1.log") == "$p1 " ]] || scr_fail "10.20.0.2 served $(served_to "$SCR_TMP/http1.log"), want $p1 only" || rc=1
 	[[ $(served_to "$SCR_TMP/http2.log") == *"$p1 "* && $(served_to "$SCR_TMP/http2.log") == *"$p2 "* ]] ||
-		scr_fail "10.20.0.3 served $(served_to "$SCR_TMP/http2.log"), want $p1 and $p2"
+		scr_fail "10.20.0.3 served $(served_to "$SCR_TMP/http2.log"), want $p1 and $p2" || rc=1
 	out=$(grep -o 'query\[A\] .* from [0-9.]*' "$SCR_TMP/dns.log" | awk '{ print $NF }' | tr '\n' ' ')
 	[[ $out == "$p1 $p1 $p1 10.10.0.2 " ]] ||
-		scr_fail "queries from $out, want $p1 for curl's two and dig's direct one, 10.10.0.2 for dig's through the stub"
-	grep -q "$p1\.[0-9]* > 10\.20\.0\.2\.9101: UDP" "$SCR_TMP/apps.txt" || scr_fail "nc's datagram did not leave from $p1"
-	(($(counter device_tied) >= tied + 2)) || scr_fail "device_tied counted $(($(counter device_tied) - tied)), want 2 (curl --local-port, dig)"
+		scr_fail "queries from $out, want $p1 for curl's two and dig's direct one, 10.10.0.2 for dig's through the stub" || rc=1
+	grep -q "$p1\.[0-9]* > 10\.20\.0\.2\.9101: UDP" "$SCR_TMP/apps.txt" || scr_fail "nc's datagram did not leave from $p1" || rc=1
+	(($(counter device_tied) >= tied + 2)) || scr_fail "device_tied counted $(($(counter device_tied) - tied)), want 2 (curl --local-port, dig)" || rc=1
 	kill "$dnsmasq" "$h1" "$h2" 2>/dev/null
 	wait "$dnsmasq" "$h1" "$h2" 2>/dev/null
 	ip -n "$S" addr del 10.20.0.3/24 dev s0
-	return 0
+	return $rc
+}
+
+# MPTCP, the two systems joined: stackvirtd as the userspace path manager.
+# The host opens MPTCP connections to the server over the trusted path (t0
+# -- t1, a direct link, 10.30.0.0/24); the server announces 10.20.0.2, its
+# address behind the router, on it (ADD_ADDR).  Each connection's second
+# subflow leaves through the LAN from a pseudonym of its own: the observer
+# there sees N (MAC, IP) pairs for N connections, MP_JOINs and no
+# MP_CAPABLE or ADD_ADDR; the data arrives intact and, the module in the
+# hardened mode at both ends, nothing of it crosses the LAN in clear.
+mptcp_subflows_from_fresh_pseudonyms() {
+	local rc=0
+	local n=3 port=8090 pairs joins before srv
+	[[ -f $SCR_MODULE ]] || { scr_fail "$SCR_MODULE is not built (make module)"; return; }
+	scr_load || { scr_fail "cannot load $SCR_MODULE"; return; }
+	stop_daemon
+	before=$(ip netns exec "$H" sysctl -n net.mptcp.pm_type)
+	ip link add t0 netns "$H" type veth peer name t1 netns "$S"
+	ip -n "$H" addr add 10.30.0.2/24 dev t0
+	ip -n "$S" addr add 10.30.0.1/24 dev t1
+	ip -n "$H" link set t0 up
+	ip -n "$S" link set t1 up
+	# Long enough for the joins to carry data.
+	tc -n "$H" qdisc add dev t0 root netem rate 20mbit
+	tc -n "$S" qdisc add dev t1 root netem rate 20mbit
+	ip -n "$S" mptcp endpoint add 10.20.0.2 dev s0 signal
+	ip -n "$S" mptcp limits set subflows 8 add_addr_accepted 0
+	for ns in "$H" "$S"; do
+		ip netns exec "$ns" sysctl -qw net.mptcp_scramble.enabled=1 net.mptcp_scramble.mode=hardened
+	done
+	start_daemon --policy flow --pool "$n" --mptcp-pm || return 1
+	[[ $(ip netns exec "$H" sysctl -n net.mptcp.pm_type) == 1 ]] || scr_fail "pm_type is not 1 under --mptcp-pm" || rc=1
+	capture mptcp
+	scr_capture "$S" t1 trusted
+	# The server listens on every address: the joins come to 10.20.0.2.
+	rm -f "$SCR_TMP/mptcp.ready"
+	ip netns exec "$S" timeout 120 mptcp-traffic server --listen "0.0.0.0:$port" --count "$n" \
+		--bytes 6M --pattern digits --ready-file "$SCR_TMP/mptcp.ready" --quiet \
+		> "$SCR_TMP/mptcp.server.json" 2> "$SCR_TMP/mptcp.server.log" &
+	srv=$!
+	scr_wait_for test -e "$SCR_TMP/mptcp.ready" || scr_fail "the server did not start" || rc=1
+	ip netns exec "$H" timeout 120 mptcp-traffic client --connect "10.30.0.1:$port" --parallel "$n" \
+		--bytes 6M --pattern digits --quiet > "$SCR_TMP/mptcp.client.json" 2> "$SCR_TMP/mptcp.client.log" ||
+		scr_fail "client: $(tail -n 3 "$SCR_TMP/mptcp.client.log")" || rc=1
+	wait "$srv" || scr_fail "server: $(tail -n 3 "$SCR_TMP/mptcp.server.log")" || rc=1
+	scr_capture_stop
+	capture_stop
+	tcpdump -n -r "$SCR_TMP/trusted.pcap" > "$SCR_TMP/trusted.txt" 2>/dev/null
+	pairs=$(grep " > 10\.20\.0\.2\.$port: Flags \[S\]" "$SCR_TMP/mptcp.txt" | grep "mptcp [0-9]* join" |
+		awk '{ sub(/\.[0-9]+$/, "", $10); print $2, $10 }' | sort -u)
+	joins=$(grep -c " > 10\.20\.0\.2\.$port: Flags \[S\].*mptcp [0-9]* join" "$SCR_TMP/mptcp.txt")
+	scr_diag "joins on the LAN from: $(tr '\n' ';' <<< "$pairs") counters: $(ctl counters | grep '^mptcp_' | tr '\n' ' ')"
+	[[ $(wc -l <<< "$pairs") == "$n" && $joins == "$n" ]] ||
+		scr_fail "$joins MP_JOINs from $(wc -l <<< "$pairs") (MAC, IP) pairs on the LAN, want $n from $n" || rc=1
+	while read -r mac ip; do
+		[[ -n $ip ]] || continue
+		pseudonyms | grep -q " $mac $ip " || scr_fail "a join from $ip ($mac), no pseudonym's pair" || rc=1
+	done <<< "$pairs"
+	! grep -q "mptcp [0-9]* capable\|add-addr" "$SCR_TMP/mptcp.txt" ||
+		scr_fail "MP_CAPABLE or ADD_ADDR on the LAN: $(grep -m 2 "mptcp [0-9]* capable\|add-addr" "$SCR_TMP/mptcp.txt")" || rc=1
+	(($(grep -c "Flags \[S\].*mptcp [0-9]* capable" "$SCR_TMP/trusted.txt") >= n)) ||
+		scr_fail "the initial subflows' SYNs are not on the trusted path" || rc=1
+	grep -q "add-addr" "$SCR_TMP/trusted.txt" || scr_fail "no ADD_ADDR on the trusted path" || rc=1
+	# The joins carried data, none of it in clear ("0123456789"...).
+	(($(stat -c %s "$SCR_TMP/mptcp.pcap") > 256 * 1024)) ||
+		scr_fail "only $(stat -c %s "$SCR_TMP/mptcp.pcap") bytes crossed the LAN" || rc=1
+	! grep -aq 0123456789 "$SCR_TMP/mptcp.pcap" || scr_fail "the digits crossed the LAN in clear" || rc=1
+	ctl_counter_is mptcp_subflows "$n" || scr_fail "mptcp_subflows $(counter mptcp_subflows), want $n" || rc=1
+	ctl_counter_is mptcp_subflow_failed 0 || scr_fail "mptcp_subflow_failed $(counter mptcp_subflow_failed)" || rc=1
+	ctl_counter_is mptcp_no_pseudonym 0 || scr_fail "mptcp_no_pseudonym $(counter mptcp_no_pseudonym)" || rc=1
+	stop_daemon
+	[[ $(ip netns exec "$H" sysctl -n net.mptcp.pm_type) == "$before" ]] ||
+		scr_fail "pm_type was not restored to $before at the stop" || rc=1
+	for ns in "$H" "$S"; do
+		ip netns exec "$ns" sysctl -qw net.mptcp_scramble.enabled=0
+	done
+	ip -n "$S" mptcp endpoint flush
+	ip -n "$H" link del t0
+	return $rc
 }
 
 # A restart takes over: stackvirtd left with SIGUSR1, then killed, is
