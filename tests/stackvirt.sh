@@ -45,6 +45,7 @@
 #   pseudonym of the application that asked, no answer is shared;
 # - IP-only mode: pseudonyms as addresses with the uplink's MAC;
 # - real applications (curl, dig, nc) leave from their pseudonym;
+# - a browsing-like session's addresses under each policy;
 # - MPTCP: stackvirtd as the userspace path manager gives each connection's
 #   subflow on the LAN a pseudonym of its own, announced to nobody;
 # - restart: an instance left with SIGUSR1 or killed is taken over by the
@@ -78,7 +79,8 @@ CASES=(pool_is_made flows_leave_from_distinct_pseudonyms wire_shows_one_mac_per_
 	applications_never_share bound_and_foreign_sockets_left_alone idle_pseudonym_is_retired
 	dhcp_leases_are_anonymous dns_kept_with_its_application ip_only_pseudonyms_share_the_uplinks_mac
 	ip_only_leases_are_told_apart real_applications_leave_from_their_pseudonym
-	mptcp_subflows_from_fresh_pseudonyms restarted_daemon_adopts_its_pseudonyms killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
+	mptcp_subflows_from_fresh_pseudonyms browsing_session_addresses_per_policy
+	restarted_daemon_adopts_its_pseudonyms killed_daemon_keeps_flows_fail_open killed_daemon_fail_closed_denies)
 if [[ ${SCR_STACKVIRT:-} == short ]]; then
 	CASES=(pool_is_made flows_leave_from_distinct_pseudonyms icmp_sockets_get_pseudonyms
 		egress_guard_counts_nothing forged_frames_are_dropped_and_counted
@@ -1107,6 +1109,37 @@ mptcp_subflows_from_fresh_pseudonyms() {
 	ip -n "$S" mptcp endpoint flush
 	ip -n "$H" link del t0
 	return $rc
+}
+
+# A browsing-like session seen from the LAN: one application visits four
+# sites (10.20.0.11 to .14), each a page (port 8001) and three resources
+# (port 8002), sixteen connections one after the other.  How many
+# addresses the session shows an observer under each policy: one per
+# connection, per (tcp, dst, dport), per site, one for the application.
+SITES=(10.20.0.11 10.20.0.12 10.20.0.13 10.20.0.14)
+browsing_session_addresses_per_policy() {
+	local policy want got out site visits=() seen=" "
+	for site in "${SITES[@]}"; do
+		ip -n "$S" addr add "$site/24" dev s0
+		visits+=("$site" "${PORTS[0]}" "$site" "${PORTS[1]}" "$site" "${PORTS[1]}" "$site" "${PORTS[1]}")
+	done
+	for policy in connection:16 flow:8 destination:4 application:1; do
+		want=${policy#*:} policy=${policy%:*}
+		stop_daemon
+		start_daemon --policy "$policy" --pool "$want" --fail closed || return 1
+		out=$(in_cgroup "$CG/app1" python3 "$PEER" session "${visits[@]}") ||
+			{ scr_fail "$policy: the session failed: $out"; return; }
+		got=$(sort -u <<< "$out" | wc -l)
+		seen+="$policy $got, "
+		[[ $got == "$want" ]] || scr_fail "$policy: $got addresses for the session, want $want" || return
+		while read -r a; do
+			pseudonyms | grep -qw -- "$a" || scr_fail "$policy: a connection from $a, no pseudonym's" || return
+		done <<< "$out"
+	done
+	scr_diag "a session of 4 sites, 16 connections, shows the LAN:${seen%, } addresses"
+	for site in "${SITES[@]}"; do
+		ip -n "$S" addr del "$site/24" dev s0
+	done
 }
 
 # A restart takes over: stackvirtd left with SIGUSR1, then killed, is

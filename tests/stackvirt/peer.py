@@ -8,6 +8,10 @@
                                    address, check the count that comes back
   peer.py bound SRC ADDR PORT     bind to SRC (port 0), connect, print the
                                    local address
+  peer.py session ADDR PORT [ADDR PORT]...
+                                   as send, 1000 bytes each, one connection
+                                   after the other: one local address per
+                                   line
   peer.py hold ADDR PORT GO        as send, 1000 bytes, then wait for file
                                    GO to exist and send 1000 more
   peer.py probe ADDR PORT SECS     connect with a timeout: print connected,
@@ -197,6 +201,13 @@ def main():
             while sent < total:
                 sent += s.send(chunk[: total - sent])
             finish(s, sent)
+        elif cmd == "session":
+            for addr, port in zip(args[::2], args[1::2]):
+                s = connect(addr, port, 60)
+                print(s.getsockname()[0], flush=True)
+                s.sendall(b"x" * 1000)
+                finish(s, 1000)
+                s.close()
         elif cmd == "bound":
             s = socket.socket(family(args[0]), socket.SOCK_STREAM)
             s.settimeout(10)
