@@ -114,14 +114,29 @@ struct Args {
     #[arg(long)]
     fresh: bool,
     /// Be MPTCP's userspace path manager (sets net.mptcp.pm_type=1 in the
-    /// daemon's network namespace, restored when it stops): when the peer
-    /// of a connection this host opened announces an address (ADD_ADDR),
-    /// the daemon opens one subflow to it from a free pseudonym of the
-    /// connection's own.  The initial subflow stays where the host's
-    /// routing puts it, and no pseudonym's address is ever announced (see
+    /// daemon's network namespace, restored when it stops): each
+    /// connection this host opens gets, once established, one subflow
+    /// from a free pseudonym of its own (to the address --mptcp-join
+    /// says).  The initial subflow stays where the host's routing puts
+    /// it, and no pseudonym's address is ever announced (see
     /// docs/stackvirt.md, "MPTCP").
     #[arg(long)]
     mptcp_pm: bool,
+    /// With --mptcp-pm, where the pseudonym's subflow goes: to the first
+    /// address the peer announces (ADD_ADDR; none announced, no subflow),
+    /// or to the connection's own remote address and port (a server
+    /// reachable over both paths at one address).
+    #[arg(long, value_enum, default_value = "announced", requires = "mptcp_pm")]
+    mptcp_join: JoinTo,
+}
+
+/// Where `--mptcp-pm` opens a connection's subflow from a pseudonym.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum JoinTo {
+    /// The first address the peer announces.
+    Announced,
+    /// The connection's own remote address and port.
+    Remote,
 }
 
 /// How the daemon leaves.
@@ -177,6 +192,10 @@ struct Followed {
     established: bool,
     /// The first address the peer announced, with its port.
     announced: Option<SocketAddr>,
+    /// Its remote address and port.
+    remote: Option<SocketAddr>,
+    /// When the daemon heard of it.
+    created: Instant,
     join: Join,
 }
 
@@ -204,6 +223,10 @@ enum Join {
 const JOIN_PATIENCE: Duration = Duration::from_secs(10);
 /// How often.
 const JOIN_RETRY: Duration = Duration::from_millis(200);
+/// How long a new connection holds off the making of pseudonyms, which
+/// reads no event while it lasts, for its subflow to be asked for first
+/// (the ADD_ADDR comes right after the connection is established).
+const JOIN_HOLD: Duration = Duration::from_secs(3);
 
 /// What woke the daemon's loop.
 enum Woke {
@@ -655,7 +678,15 @@ impl Daemon {
                 eprintln!("stackvirtd: reading the pool: {e:#}");
                 self.args.pool
             });
-            if !capped && free < self.args.pool {
+            // Making a pseudonym takes a while (DAD, a second or more) and
+            // no event is read meanwhile: joins come first.
+            let now = Instant::now();
+            let joining = self.followed.values().any(|c| match c.join {
+                Join::Waiting => now.duration_since(c.created) < JOIN_HOLD,
+                Join::Retrying { .. } => true,
+                Join::Joined(_) | Join::Failed => false,
+            });
+            if !capped && !joining && free < self.args.pool {
                 if let Err(e) = self.add_one().await {
                     eprintln!("stackvirtd: pseudonym {} not made: {e:#}", self.next_id - 1);
                 }
@@ -686,6 +717,8 @@ impl Daemon {
                         dport,
                         established: false,
                         announced: None,
+                        remote: e.daddr.map(|a| SocketAddr::new(a, dport)),
+                        created: Instant::now(),
                         join: Join::Waiting,
                     }
                 });
@@ -746,16 +779,21 @@ impl Daemon {
         }
     }
 
-    /// Opens connection `token`'s subflow to the address its peer
-    /// announced, from a free pseudonym taken for it alone, once the
-    /// connection is established and the address announced; a refusal
+    /// Opens connection `token`'s subflow to the address `--mptcp-join`
+    /// names (the one its peer announced, or its own remote address),
+    /// from a free pseudonym taken for it alone, once the connection is
+    /// established and that address known; a refusal
     /// for now (`EAGAIN`, `ENOTCONN`) is asked again every [`JOIN_RETRY`]
     /// for [`JOIN_PATIENCE`].
     async fn join(&mut self, token: u32) {
         let Some(conn) = self.followed.get(&token) else {
             return;
         };
-        let (true, Some(remote)) = (conn.established, conn.announced) else {
+        let target = match self.args.mptcp_join {
+            JoinTo::Announced => conn.announced,
+            JoinTo::Remote => conn.remote,
+        };
+        let (true, Some(remote)) = (conn.established, target) else {
             return;
         };
         let now = Instant::now();
