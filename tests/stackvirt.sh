@@ -1083,7 +1083,7 @@ lan_joins() {
 # is reachable over both paths, and the join goes to it.
 MPTCP_PORT=8090
 mptcp_subflows_from_fresh_pseudonyms() {
-	local rc=0 n=3 before ns
+	local rc=0 n=3 before ns sent c adopted
 	[[ -f $SCR_MODULE ]] || { scr_fail "$SCR_MODULE is not built (make module)"; return; }
 	scr_load || { scr_fail "cannot load $SCR_MODULE"; return; }
 	stop_daemon
@@ -1114,11 +1114,16 @@ mptcp_subflows_from_fresh_pseudonyms() {
 	(($(grep -c "Flags \[S\].*mptcp [0-9]* capable" "$SCR_TMP/trusted.txt") >= n)) ||
 		scr_fail "the initial subflows' SYNs are not on the trusted path" || rc=1
 	grep -q "add-addr" "$SCR_TMP/trusted.txt" || scr_fail "no ADD_ADDR on the trusted path" || rc=1
-	# The joins carried data, none of it in clear ("0123456789"...).
-	(($(stat -c %s "$SCR_TMP/mptcp.pcap") > 256 * 1024)) ||
-		scr_fail "only $(stat -c %s "$SCR_TMP/mptcp.pcap") bytes crossed the LAN" || rc=1
+	# The joins carried data (TCP payload from the pseudonyms), none of
+	# it in clear ("0123456789"...).
+	sent=$(awk -v p="$MPTCP_PORT" '$12 == "10.20.0.2." p ":" && $10 ~ /^10\.10\.0\./ { sum += $NF } END { print sum + 0 }' \
+		"$SCR_TMP/mptcp.txt")
+	scr_diag "$sent bytes of TCP payload from the pseudonyms on the LAN"
+	((sent > 256 * 1024)) || scr_fail "only $sent bytes of payload crossed the LAN" || rc=1
 	! grep -aq 0123456789 "$SCR_TMP/mptcp.pcap" || scr_fail "the digits crossed the LAN in clear" || rc=1
-	ctl_counter_is mptcp_subflows "$n" || scr_fail "mptcp_subflows $(counter mptcp_subflows), want $n" || rc=1
+	for c in subflows subflows_established connections announced; do
+		ctl_counter_is "mptcp_$c" "$n" || scr_fail "mptcp_$c $(counter "mptcp_$c"), want $n" || rc=1
+	done
 	ctl_counter_is mptcp_subflow_failed 0 || scr_fail "mptcp_subflow_failed $(counter mptcp_subflow_failed)" || rc=1
 	ctl_counter_is mptcp_no_pseudonym 0 || scr_fail "mptcp_no_pseudonym $(counter mptcp_no_pseudonym)" || rc=1
 	stop_daemon
@@ -1133,7 +1138,17 @@ mptcp_subflows_from_fresh_pseudonyms() {
 		capture_stop
 		lan_joins mptcp-remote 10.30.0.1 1 || rc=1
 		ctl_counter_is mptcp_announced 0 || scr_fail "mptcp_announced $(counter mptcp_announced), want 0" || rc=1
+		# Left for the next instance, pm_type stays; the next one's stop
+		# restores the value from before the first.
+		adopted=$(grep -c "adopted [1-9][0-9]* pseudonyms" "$SCR_TMP/stackvirtd.log")
+		signal_daemon USR1
+		[[ $(ip netns exec "$H" sysctl -n net.mptcp.pm_type) == 1 ]] || scr_fail "pm_type changed at SIGUSR1" || rc=1
+		KEEP_STATE=1 start_daemon --policy flow --pool 1 --mptcp-pm --mptcp-join remote || return 1
+		# The old state says the pool is there: wait for the adoption.
+		scr_wait_for -t 30 adoptions_are $((adopted + 1)) || scr_fail "no adoption: $(tail -n 3 "$SCR_TMP/stackvirtd.log")" || rc=1
 		stop_daemon
+		[[ $(ip netns exec "$H" sysctl -n net.mptcp.pm_type) == "$before" ]] ||
+			scr_fail "pm_type was not restored to $before after a restart" || rc=1
 		ip -n "$R" route del 10.30.0.0/24 via 10.20.0.2
 	fi
 	for ns in "$H" "$S"; do

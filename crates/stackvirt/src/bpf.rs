@@ -321,9 +321,13 @@ impl Loaded {
     /// ([`maps::HAS_IPV4`] or [`maps::HAS_IPV6`]) for the daemon's own
     /// use (an MPTCP subflow), as a program takes one for a group: out of
     /// `FREE`, its `uses` counted, so that no program hands it out and
-    /// the pool refills.  One id at a time leaves the queue (a program
-    /// never finds it emptied by the search); free pseudonyms of the
-    /// other family go back to its tail.  `None`: none free.
+    /// the pool refills.  One id at a time leaves the queue, and free
+    /// pseudonyms of the other family go back to its tail: while one is
+    /// on its way back a program may find the queue one shorter (empty,
+    /// if it was the last: that connect is then one the pool could not
+    /// serve).  Rewriting the whole value is safe because no program
+    /// can reach an id out of `FREE` and in no group.  `None`: none
+    /// free.
     ///
     /// # Errors
     /// A failing map update.

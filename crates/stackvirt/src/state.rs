@@ -75,6 +75,10 @@ pub struct State {
     /// The MPTCP path manager's counters, when it runs (`--mptcp-pm`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mptcp: Option<crate::mptcp::Counters>,
+    /// `net.mptcp.pm_type` as it was before the first instance with
+    /// `--mptcp-pm` set it: what a stop restores, kept across restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pm_type_before: Option<String>,
 }
 
 impl State {

@@ -174,8 +174,9 @@ struct Daemon {
     pm: Option<PathManager>,
     /// The connections it follows, by token.
     followed: HashMap<u32, Followed>,
-    /// `net.mptcp.pm_type` before the daemon set it, restored at a stop.
-    pm_type_before: Option<String>,
+    /// When the daemon last made a pseudonym: joins hold off the making
+    /// of pseudonyms for [`JOIN_HOLD`] at most.
+    last_made: Instant,
     /// The path manager's counters as last published.
     published_mptcp: Option<mptcp::Counters>,
     /// Counters changed since the state was last written.
@@ -223,6 +224,8 @@ enum Join {
 const JOIN_PATIENCE: Duration = Duration::from_secs(10);
 /// How often.
 const JOIN_RETRY: Duration = Duration::from_millis(200);
+/// How long a followed connection is kept without its CLOSED event.
+const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// How long a new connection holds off the making of pseudonyms, which
 /// reads no event while it lasts, for its subflow to be asked for first
 /// (the ADD_ADDR comes right after the connection is established).
@@ -245,6 +248,27 @@ async fn next_event(pm: Option<&mut PathManager>) -> Woke {
 
 /// Where the network namespace's MPTCP path manager is chosen.
 const PM_TYPE: &str = "/proc/sys/net/mptcp/pm_type";
+
+/// Puts `net.mptcp.pm_type` back when dropped, on every way out of
+/// `main` but a leave for the next instance ([`PmType::keep`]).
+struct PmType(Option<String>);
+
+impl PmType {
+    fn keep(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for PmType {
+    fn drop(&mut self) {
+        if let Some(before) = self.0.take() {
+            match std::fs::write(PM_TYPE, &before) {
+                Ok(()) => eprintln!("stackvirtd: pm_type {before} again"),
+                Err(e) => eprintln!("stackvirtd: restoring {PM_TYPE} to {before}: {e}"),
+            }
+        }
+    }
+}
 
 /// When a pseudonym's lease was granted and when to renew it.
 struct LeaseTimes {
@@ -635,6 +659,7 @@ impl Daemon {
                         "stackvirtd: the mptcp_pm event socket closed: no more MPTCP subflows"
                     );
                     self.pm = None;
+                    self.followed.clear();
                 }
             }
         }
@@ -680,13 +705,21 @@ impl Daemon {
             });
             // Making a pseudonym takes a while (DAD, a second or more) and
             // no event is read meanwhile: joins come first.
+            // Connections whose CLOSED never came (an event lost to a
+            // full socket buffer) are forgotten after a day.
+            self.followed
+                .retain(|_, c| c.created.elapsed() < FORGET_AFTER);
+            // At most JOIN_HOLD since the last one was made: a stream of
+            // connections never starves the pool.
             let now = Instant::now();
-            let joining = self.followed.values().any(|c| match c.join {
-                Join::Waiting => now.duration_since(c.created) < JOIN_HOLD,
-                Join::Retrying { .. } => true,
-                Join::Joined(_) | Join::Failed => false,
-            });
+            let joining = now.duration_since(self.last_made) < JOIN_HOLD
+                && self.followed.values().any(|c| match c.join {
+                    Join::Waiting => now.duration_since(c.created) < JOIN_HOLD,
+                    Join::Retrying { since, .. } => now.duration_since(since) < JOIN_PATIENCE,
+                    Join::Joined(_) | Join::Failed => false,
+                });
             if !capped && !joining && free < self.args.pool {
+                self.last_made = now;
                 if let Err(e) = self.add_one().await {
                     eprintln!("stackvirtd: pseudonym {} not made: {e:#}", self.next_id - 1);
                 }
@@ -717,7 +750,8 @@ impl Daemon {
                         dport,
                         established: false,
                         announced: None,
-                        remote: e.daddr.map(|a| SocketAddr::new(a, dport)),
+                        // An IPv6 socket's IPv4 peer is ::ffff:a.b.c.d.
+                        remote: e.daddr.map(|a| SocketAddr::new(a.to_canonical(), dport)),
                         created: Instant::now(),
                         join: Join::Waiting,
                     }
@@ -733,7 +767,7 @@ impl Daemon {
                 counters.announced += 1;
                 if conn.announced.is_none() {
                     let port = e.dport.filter(|&p| p != 0).unwrap_or(conn.dport);
-                    conn.announced = Some(SocketAddr::new(addr, port));
+                    conn.announced = Some(SocketAddr::new(addr.to_canonical(), port));
                 }
                 self.join(token).await;
             }
@@ -796,6 +830,9 @@ impl Daemon {
         let (true, Some(remote)) = (conn.established, target) else {
             return;
         };
+        if self.pm.is_none() {
+            return;
+        }
         let now = Instant::now();
         let (id, p, since) = match conn.join {
             Join::Waiting => {
@@ -1040,6 +1077,9 @@ async fn main() -> Result<()> {
         None => None,
     };
     let wanted = bpf::config_for(args.policy, args.fail, tag, args.ip_only)?;
+    // An earlier instance with --mptcp-pm that left with SIGUSR1 or was
+    // killed left pm_type 1: the value before it is in its state.
+    let left_pm_type = State::load(&args.state).ok().and_then(|s| s.pm_type_before);
     let adopted = if args.fresh {
         None
     } else {
@@ -1074,7 +1114,7 @@ async fn main() -> Result<()> {
             (bpf, Vec::new(), 0)
         }
     };
-    let state = State {
+    let mut state = State {
         pid: std::process::id(),
         uplink: args.uplink.clone(),
         cgroup: args.cgroup.clone(),
@@ -1086,6 +1126,7 @@ async fn main() -> Result<()> {
         next_id: 0,
         object: bpf::object_id(),
         mptcp: args.mptcp_pm.then(mptcp::Counters::default),
+        pm_type_before: None,
     };
     let book = Book::default();
     let counters = Arc::new(dns::Counters::default());
@@ -1100,19 +1141,20 @@ async fn main() -> Result<()> {
         }
         _ => false,
     };
-    let (pm, pm_type_before) = if args.mptcp_pm {
+    let (pm, mut pm_type) = if args.mptcp_pm {
         let pm = PathManager::subscribe().await?;
-        let before = std::fs::read_to_string(PM_TYPE)
+        let now = std::fs::read_to_string(PM_TYPE)
             .with_context(|| format!("{PM_TYPE} (CONFIG_MPTCP, Linux 5.19 or later)"))?;
+        let before = left_pm_type.unwrap_or_else(|| now.trim().to_owned());
         std::fs::write(PM_TYPE, "1").with_context(|| format!("setting {PM_TYPE} to 1"))?;
-        eprintln!(
-            "stackvirtd: MPTCP's userspace path manager (pm_type 1, was {})",
-            before.trim()
-        );
-        (Some(pm), Some(before.trim().to_owned()))
+        eprintln!("stackvirtd: MPTCP's userspace path manager (pm_type 1, was {before})");
+        (Some(pm), PmType(Some(before)))
     } else {
-        (None, None)
+        // Without --mptcp-pm now: what an earlier one left goes back.
+        drop(PmType(left_pm_type));
+        (None, PmType(None))
     };
+    state.pm_type_before.clone_from(&pm_type.0);
     eprintln!(
         "stackvirtd: {uplink:?}, policy {:?}, fail {:?}",
         args.policy, args.fail
@@ -1134,7 +1176,7 @@ async fn main() -> Result<()> {
         dns: stub.then_some(counters),
         pm,
         followed: HashMap::new(),
-        pm_type_before,
+        last_made: Instant::now(),
         published_mptcp: None,
         dirty: false,
     };
@@ -1143,6 +1185,7 @@ async fn main() -> Result<()> {
     daemon.take_over(earlier, next_id).await?;
     let result = daemon.run().await;
     if let Ok(Exit::Leave) = result {
+        pm_type.keep();
         eprintln!(
             "stackvirtd: leaving {} pseudonyms, the programs and maps for the next instance",
             daemon.state.pseudonyms.len()
@@ -1153,9 +1196,8 @@ async fn main() -> Result<()> {
     for p in daemon.state.pseudonyms.clone() {
         daemon.release(&p).await;
     }
+    // pm_type goes back first, whatever the teardown does (PmType).
+    drop(pm_type);
     teardown(&daemon.net, &daemon.args).await?;
-    if let Some(before) = &daemon.pm_type_before {
-        std::fs::write(PM_TYPE, before).with_context(|| format!("restoring {PM_TYPE}"))?;
-    }
     result.map(|_| ())
 }
