@@ -709,11 +709,10 @@ impl Daemon {
             // full socket buffer) are forgotten after a day.
             self.followed
                 .retain(|_, c| c.created.elapsed() < FORGET_AFTER);
-            // At most JOIN_HOLD since the last one was made: a stream of
-            // connections never starves the pool.
+            // At most JOIN_HOLD per new connection (a stream of them to
+            // servers that announce nothing delays the refill: known).
             let now = Instant::now();
-            let joining = now.duration_since(self.last_made) < JOIN_HOLD
-                && self.followed.values().any(|c| match c.join {
+            let joining = self.followed.values().any(|c| match c.join {
                     Join::Waiting => now.duration_since(c.created) < JOIN_HOLD,
                     Join::Retrying { since, .. } => now.duration_since(since) < JOIN_PATIENCE,
                     Join::Joined(_) | Join::Failed => false,
