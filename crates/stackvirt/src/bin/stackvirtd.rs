@@ -174,9 +174,6 @@ struct Daemon {
     pm: Option<PathManager>,
     /// The connections it follows, by token.
     followed: HashMap<u32, Followed>,
-    /// When the daemon last made a pseudonym: joins hold off the making
-    /// of pseudonyms for [`JOIN_HOLD`] at most.
-    last_made: Instant,
     /// The path manager's counters as last published.
     published_mptcp: Option<mptcp::Counters>,
     /// Counters changed since the state was last written.
@@ -713,12 +710,11 @@ impl Daemon {
             // servers that announce nothing delays the refill: known).
             let now = Instant::now();
             let joining = self.followed.values().any(|c| match c.join {
-                    Join::Waiting => now.duration_since(c.created) < JOIN_HOLD,
-                    Join::Retrying { since, .. } => now.duration_since(since) < JOIN_PATIENCE,
-                    Join::Joined(_) | Join::Failed => false,
-                });
+                Join::Waiting => now.duration_since(c.created) < JOIN_HOLD,
+                Join::Retrying { since, .. } => now.duration_since(since) < JOIN_PATIENCE,
+                Join::Joined(_) | Join::Failed => false,
+            });
             if !capped && !joining && free < self.args.pool {
-                self.last_made = now;
                 if let Err(e) = self.add_one().await {
                     eprintln!("stackvirtd: pseudonym {} not made: {e:#}", self.next_id - 1);
                 }
@@ -1175,7 +1171,6 @@ async fn main() -> Result<()> {
         dns: stub.then_some(counters),
         pm,
         followed: HashMap::new(),
-        last_made: Instant::now(),
         published_mptcp: None,
         dirty: false,
     };
