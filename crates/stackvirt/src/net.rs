@@ -8,7 +8,6 @@
 use std::{
     fs,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    time::{Duration, Instant},
 };
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -224,7 +223,7 @@ impl Net {
     /// second for sockets tied to the device with no address yet: ICMP
     /// sockets, see bpf/stackvirt.bpf.c).  Returns the device's
     /// index.  Kernel DAD runs on the IPv6 address: see
-    /// [`Net::wait_dad`].
+    /// [`Net::dad_done`].
     ///
     /// # Errors
     /// The kernel's refusal of any step (the caller removes what was made).
@@ -442,39 +441,31 @@ impl Net {
         Ok(())
     }
 
-    /// Waits until the IPv6 address `ip` of device `index` has passed
-    /// duplicate address detection (no longer tentative), polling every
-    /// 50 ms for at most `limit`.
+    /// Whether the IPv6 address `ip` of device `index` has passed
+    /// duplicate address detection: `true` once it is no longer
+    /// tentative (or gone from the device), `false` while DAD runs.  One
+    /// address dump; it never waits.
     ///
     /// # Errors
-    /// DAD failed (another host has the address), or `limit` passed.
-    pub async fn wait_dad(&self, index: u32, ip: Ipv6Addr, limit: Duration) -> Result<()> {
-        let start = Instant::now();
-        loop {
-            let mut tentative = false;
-            for m in self.addresses_of(index).await? {
-                // Only `ip`: the IP-only mode's uplink has the host's
-                // addresses too.
-                let this = m
-                    .attributes
-                    .iter()
-                    .any(|a| matches!(a, AddressAttribute::Address(IpAddr::V6(a)) if *a == ip));
-                if m.header.family != AddressFamily::Inet6 || !this {
-                    continue;
-                }
-                if m.header.flags.contains(AddressHeaderFlags::Dadfailed) {
-                    bail!("duplicate address detection failed for {ip} on device {index}");
-                }
-                tentative |= m.header.flags.contains(AddressHeaderFlags::Tentative);
+    /// DAD failed (another host has the address), or the dump failed.
+    pub async fn dad_done(&self, index: u32, ip: Ipv6Addr) -> Result<bool> {
+        let mut tentative = false;
+        for m in self.addresses_of(index).await? {
+            // Only `ip`: the IP-only mode's uplink has the host's
+            // addresses too.
+            let this = m
+                .attributes
+                .iter()
+                .any(|a| matches!(a, AddressAttribute::Address(IpAddr::V6(a)) if *a == ip));
+            if m.header.family != AddressFamily::Inet6 || !this {
+                continue;
             }
-            if !tentative {
-                return Ok(());
+            if m.header.flags.contains(AddressHeaderFlags::Dadfailed) {
+                bail!("duplicate address detection failed for {ip} on device {index}");
             }
-            if start.elapsed() > limit {
-                bail!("{ip} on device {index} still tentative after {limit:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tentative |= m.header.flags.contains(AddressHeaderFlags::Tentative);
         }
+        Ok(!tentative)
     }
 
     /// Removes pseudonym `id`: its device (with its addresses and routes)

@@ -178,7 +178,26 @@ struct Daemon {
     published_mptcp: Option<mptcp::Counters>,
     /// Counters changed since the state was last written.
     dirty: bool,
+    /// The pseudonym made last, while its IPv6 address is in DAD.
+    pending: Option<Pending>,
 }
+
+/// A pseudonym whose device and addresses exist but which is not offered
+/// yet: its IPv6 address is still tentative.  [`Daemon::maintain`] checks
+/// it on each round, so that the loop goes on reading MPTCP events while
+/// DAD runs (a second or more), and offers it once DAD has passed.
+struct Pending {
+    id: u32,
+    index: u32,
+    mac: [u8; 6],
+    ipv4: Option<Ipv4Addr>,
+    ipv6: Ipv6Addr,
+    lease: Option<Lease>,
+    since: Instant,
+}
+
+/// How long DAD may take before a pending pseudonym is given up.
+const DAD_LIMIT: Duration = Duration::from_secs(10);
 
 /// A connection this host opened, as the path manager follows it.
 struct Followed {
@@ -223,9 +242,10 @@ const JOIN_PATIENCE: Duration = Duration::from_secs(10);
 const JOIN_RETRY: Duration = Duration::from_millis(200);
 /// How long a followed connection is kept without its CLOSED event.
 const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
-/// How long a new connection holds off the making of pseudonyms, which
-/// reads no event while it lasts, for its subflow to be asked for first
-/// (the ADD_ADDR comes right after the connection is established).
+/// How long a new connection holds off the making of pseudonyms (whose
+/// device creation and DHCP exchange read no event while they last) for
+/// its subflow to be asked for first (the ADD_ADDR comes right after the
+/// connection is established).
 const JOIN_HOLD: Duration = Duration::from_secs(3);
 
 /// What woke the daemon's loop.
@@ -581,19 +601,95 @@ impl Daemon {
                 self.net.create(&self.uplink, id, &addr).await?
             }
         };
-        if let Err(e) = self.enrol(id, index, mac, ipv4, ipv6, lease.clone()).await {
-            // Nothing half made stays: the lease goes back, the device goes.
-            if let Some(l) = lease {
-                let _ = tokio::task::spawn_blocking(move || l.release(index, &mac)).await;
-            }
-            self.leases.remove(&id);
-            let _ = self.net.remove(id).await;
-            return Err(e);
-        }
+        let Some(ipv6) = ipv6 else {
+            return self.offer(id, index, mac, ipv4, None, lease).await;
+        };
+        // Offered once DAD has passed (maintain()).
+        self.pending = Some(Pending {
+            id,
+            index,
+            mac,
+            ipv4,
+            ipv6,
+            lease,
+            since: Instant::now(),
+        });
         Ok(())
     }
 
-    /// The last steps of [`Daemon::add_one`]: DAD, the nftables sets, the
+    /// Offers the pending pseudonym once its IPv6 address has passed DAD;
+    /// gives it up when DAD failed or took longer than [`DAD_LIMIT`].
+    /// Returns whether one is still pending.
+    async fn check_pending(&mut self) -> bool {
+        let Some(p) = self.pending.take() else {
+            return false;
+        };
+        let done = match self.net.dad_done(p.index, p.ipv6).await {
+            Ok(false) if p.since.elapsed() < DAD_LIMIT => {
+                self.pending = Some(p);
+                return true;
+            }
+            Ok(false) => Err(anyhow::anyhow!(
+                "{} still tentative after {DAD_LIMIT:?}",
+                p.ipv6
+            )),
+            Ok(true) => Ok(()),
+            Err(e) => Err(e),
+        };
+        let id = p.id;
+        let result = match done {
+            Ok(()) => {
+                self.offer(p.id, p.index, p.mac, p.ipv4, Some(p.ipv6), p.lease)
+                    .await
+            }
+            Err(e) => {
+                self.abandon(p.id, p.index, p.mac, p.lease).await;
+                Err(e)
+            }
+        };
+        if let Err(e) = result {
+            eprintln!("stackvirtd: pseudonym {id} not made: {e:#}");
+        }
+        false
+    }
+
+    /// Gives up the pending pseudonym, if there is one (on the way out).
+    async fn abandon_pending(&mut self) {
+        if let Some(p) = self.pending.take() {
+            self.abandon(p.id, p.index, p.mac, p.lease).await;
+        }
+    }
+
+    /// Removes a pseudonym that was never offered: its lease goes back,
+    /// its device goes.
+    async fn abandon(&mut self, id: u32, index: u32, mac: [u8; 6], lease: Option<Lease>) {
+        if let Some(l) = lease {
+            let _ = tokio::task::spawn_blocking(move || l.release(index, &mac)).await;
+        }
+        self.leases.remove(&id);
+        let _ = self.net.remove(id).await;
+    }
+
+    /// Offers a pseudonym made by [`Daemon::add_one`] whose IPv6 address,
+    /// if any, has passed DAD; removes it when that fails, so that
+    /// nothing half made stays.
+    async fn offer(
+        &mut self,
+        id: u32,
+        index: u32,
+        mac: [u8; 6],
+        ipv4: Option<Ipv4Addr>,
+        ipv6: Option<Ipv6Addr>,
+        lease: Option<Lease>,
+    ) -> Result<()> {
+        let result = self.enrol(id, index, mac, ipv4, ipv6, lease.clone()).await;
+        if result.is_err() {
+            self.abandon(id, index, mac, lease).await;
+        }
+        result
+    }
+
+    /// The last steps of [`Daemon::offer`]: the nftables sets, the
     /// programs' maps, the published state.
     async fn enrol(
         &mut self,
@@ -604,9 +700,6 @@ impl Daemon {
         ipv6: Option<Ipv6Addr>,
         lease: Option<Lease>,
     ) -> Result<()> {
-        if let Some(a) = ipv6 {
-            self.net.wait_dad(index, a, Duration::from_secs(10)).await?;
-        }
         let device = pool::device_name(id);
         let ips: Vec<_> = ipv4
             .map(Into::into)
@@ -700,9 +793,9 @@ impl Daemon {
                 eprintln!("stackvirtd: reading the pool: {e:#}");
                 self.args.pool
             });
-            // Making a pseudonym takes a while (DAD, a second or more) and
-            // no event is read meanwhile: joins come first.
-            // Connections whose CLOSED never came (an event lost to a
+            // DAD runs beside the loop (Pending), but the creation and a
+            // DHCP exchange do not: no event is read meanwhile, so joins
+            // come first.  Connections whose CLOSED never came (an event lost to a
             // full socket buffer) are forgotten after a day.
             self.followed
                 .retain(|_, c| c.created.elapsed() < FORGET_AFTER);
@@ -714,7 +807,10 @@ impl Daemon {
                 Join::Retrying { since, .. } => now.duration_since(since) < JOIN_PATIENCE,
                 Join::Joined(_) | Join::Failed => false,
             });
-            if !capped && !joining && free < self.args.pool {
+            if self.check_pending().await {
+                // DAD runs: the next look in 50 ms.
+                50
+            } else if !capped && !joining && free < self.args.pool {
                 if let Err(e) = self.add_one().await {
                     eprintln!("stackvirtd: pseudonym {} not made: {e:#}", self.next_id - 1);
                 }
@@ -1173,11 +1269,14 @@ async fn main() -> Result<()> {
         followed: HashMap::new(),
         published_mptcp: None,
         dirty: false,
+        pending: None,
     };
     // Saves the state: not before, so that a failure until here leaves the
     // earlier instance's for the next try.
     daemon.take_over(earlier, next_id).await?;
     let result = daemon.run().await;
+    // A pseudonym still in DAD was never published: it goes either way.
+    daemon.abandon_pending().await;
     if let Ok(Exit::Leave) = result {
         pm_type.keep();
         eprintln!(
