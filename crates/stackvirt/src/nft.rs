@@ -6,8 +6,15 @@
 //!   port-unreachable, time-exceeded and packet-too-big) and the neighbour
 //!   discovery and MLD that keep it reachable.  Anything else addressed to
 //!   a pseudonym's IP, or arriving on a pseudonym's device (its MAC), is
-//!   dropped and counted in `inbound_dropped`: a scan finds nothing.  The
-//!   default address is not filtered.
+//!   dropped and counted in `inbound_dropped`: a scan finds nothing.  One
+//!   exception: a TCP connection to a socket an application bound to that
+//!   very address (not the wildcard; nftables' `socket wildcard 0`, a
+//!   socket lookup in the input hook), arriving through the pseudonym's
+//!   own device, is let in: that is what an active
+//!   FTP client does for its data connection (curl binds its listener to
+//!   the control connection's local address, the pseudonym's), and what
+//!   no service listening on every address does, so a scan still finds
+//!   nothing.  The default address is not filtered.
 //! - Egress guard: a packet whose source IP is a pseudonym's but leaves
 //!   through another device (another pseudonym's MAC, or the uplink's real
 //!   one) is dropped and counted in `egress_mismatch`, which must stay 0.
@@ -46,6 +53,8 @@ table {TABLE} {{
 		type filter hook input priority filter; policy accept;
 		ct state established,related accept
 		icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, nd-redirect, mld-listener-query }} accept
+		ip daddr . iifname @pair4 meta l4proto tcp socket wildcard 0 accept
+		ip6 daddr . iifname @pair6 meta l4proto tcp socket wildcard 0 accept
 		iifname "{p}*" counter name inbound_dropped drop
 		ip daddr @pseudo4 counter name inbound_dropped drop
 		ip6 daddr @pseudo6 counter name inbound_dropped drop
