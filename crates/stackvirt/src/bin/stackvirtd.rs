@@ -789,10 +789,6 @@ impl Daemon {
                     eprintln!("stackvirtd: holding {} leases, the cap: no new pseudonym until one retires", self.leases.len());
                 }
             }
-            let free = self.free().unwrap_or_else(|e| {
-                eprintln!("stackvirtd: reading the pool: {e:#}");
-                self.args.pool
-            });
             // DAD runs beside the loop (Pending), but the creation and a
             // DHCP exchange do not: no event is read meanwhile, so joins
             // come first.  Connections whose CLOSED never came (an event lost to a
@@ -809,8 +805,14 @@ impl Daemon {
             });
             if self.check_pending().await {
                 // DAD runs: the next look in 50 ms.
-                50
-            } else if !capped && !joining && free < self.args.pool {
+                return 50;
+            }
+            // Counted after check_pending(), which may just have offered one.
+            let free = self.free().unwrap_or_else(|e| {
+                eprintln!("stackvirtd: reading the pool: {e:#}");
+                self.args.pool
+            });
+            if !capped && !joining && free < self.args.pool {
                 if let Err(e) = self.add_one().await {
                     eprintln!("stackvirtd: pseudonym {} not made: {e:#}", self.next_id - 1);
                 }
