@@ -196,7 +196,7 @@ test_toggle_affects_only_new_connections() {
 	# the sysctl flips.
 	scr_transfer toggle-a 10.0.1.2:4001 --rr 64 --duration 8 --pattern random &
 	a=$!
-	scr_wait_for scr_counter_ge "$SCR_SRV" connections_live 1 || scr_fail "A never went live"
+	scr_wait_for scr_counter_ge "$SCR_SRV" connections_live 1 || { scr_fail "A never went live"; rc=1; }
 	scr_set_enabled 0
 	# B: established after the flip, plain.
 	scr_transfer toggle-b 10.0.1.2:4002 --bytes $((1 * MB)) --pattern random || rc=$?

@@ -715,16 +715,21 @@ leases_are() {
 	(($(leases | grep -c .) == $1))
 }
 
+# acks_at_least N: dnsmasq has sent N DHCPACKs or more.
+acks_at_least() {
+	(($(grep -c "DHCPACK(" "$SCR_TMP/dnsmasq.log") >= $1))
+}
+
 # Each pseudonym leases its IPv4 address from the link's DHCP server
 # (dnsmasq on the router) as a client of its own, with RFC 7844's
 # anonymity profile: only message type, parameter list and client
 # identifier (its own MAC), plus the offer's address and server when
 # selecting.  Leases held = pseudonyms alive; at --max-leases a taken
 # pseudonym is not replaced until it retires; a flow leaves from its
-# pseudonym's leased address; a retired pseudonym's lease, and at exit
-# every lease, is released.
+# pseudonym's leased address; a restart renews the leases it adopts; a
+# retired pseudonym's lease, and at exit every lease, is released.
 dhcp_leases_are_anonymous() {
-	local dev src n audit
+	local dev src n audit held adopted acks rc=0
 	stop_daemon
 	local dnsmasq
 	dhcp_server || return 1
@@ -736,39 +741,54 @@ dhcp_leases_are_anonymous() {
 		{ kill "$dnsmasq"; return 1; }
 	pseudonyms | awk '$3 !~ /^10\.10\.0\.2[0-4][0-9]$/' | grep -q . &&
 		{ scr_fail "an IPv4 address not from the DHCP range: $(pseudonyms)"; kill "$dnsmasq"; return 1; }
-	scr_wait_for -t 10 leases_are 2 || scr_fail "dnsmasq holds $(leases | grep -c .) leases, want 2: $(leases)"
+	scr_wait_for -t 10 leases_are 2 || scr_fail "dnsmasq holds $(leases | grep -c .) leases, want 2: $(leases)" || rc=1
 	src=$(in_cgroup "$CG" python3 "$PEER" send 10.20.0.2 "${PORTS[0]}" 1000) ||
-		scr_fail "a flow with a leased address: $src"
-	pseudonyms | awk -v a="$src" '$3 == a' | grep -q . || scr_fail "the flow left from $src, no pseudonym's lease"
+		scr_fail "a flow with a leased address: $src" || rc=1
+	pseudonyms | awk -v a="$src" '$3 == a' | grep -q . || scr_fail "the flow left from $src, no pseudonym's lease" || rc=1
 	dev=$(pseudonyms | awk -v a="$src" '$3 == a { print $1 }')
 	# Time for a daemon without the cap to make a third (it takes one to
 	# two seconds), before the taken one may retire (5 s after its close).
 	sleep 3
 	grep -q "holding 2 leases, the cap" "$SCR_TMP/stackvirtd.log" ||
-		scr_fail "the daemon did not say it holds the cap of 2 leases"
-	(($(pseudonyms | wc -l) == 2)) || scr_fail "want 2 pseudonyms at the cap: $(pseudonyms)"
-	leases_are 2 || scr_fail "leases $(leases | tr '\n' ' ') at the cap of 2"
+		scr_fail "the daemon did not say it holds the cap of 2 leases" || rc=1
+	(($(pseudonyms | wc -l) == 2)) || scr_fail "want 2 pseudonyms at the cap: $(pseudonyms)" || rc=1
+	leases_are 2 || scr_fail "leases $(leases | tr '\n' ' ') at the cap of 2" || rc=1
 	leases | while read -r m a id; do
 		pseudonyms | awk -v m="$m" -v a="$a" '$2 == m && $3 == a' | grep -q . || echo "lease $a to $m is no pseudonym's"
 		[[ $id == "01:$m" ]] || echo "lease $a: client id $id, want 01:$m"
 	done > "$SCR_TMP/leases.bad"
-	[[ ! -s $SCR_TMP/leases.bad ]] || scr_fail "$(cat "$SCR_TMP/leases.bad")"
+	[[ ! -s $SCR_TMP/leases.bad ]] || scr_fail "$(cat "$SCR_TMP/leases.bad")" || rc=1
 	# The flow's pseudonym retires: its lease goes back.
-	[[ -z $dev ]] || scr_wait_for -t 30 retired "$dev" || scr_fail "$dev was not retired"
+	[[ -z $dev ]] || scr_wait_for -t 30 retired "$dev" || scr_fail "$dev was not retired" || rc=1
 	# Below the cap again: a new pseudonym with a new lease.
-	scr_wait_for -t 30 pool_has 2 || scr_fail "no new pseudonym after the retirement: $(pseudonyms)"
+	scr_wait_for -t 30 pool_has 2 || scr_fail "no new pseudonym after the retirement: $(pseudonyms)" || rc=1
+	# A restart renews each lease it adopts at once (RFC 2131's RENEWING:
+	# unicast to the server, ciaddr set, no requested address option; the
+	# audit below checks the options): the same leases, acknowledged again.
+	held=$(leases | sort)
+	adopted=$(grep -c "adopted [1-9][0-9]* pseudonyms" "$SCR_TMP/stackvirtd.log")
+	acks=$(grep -c "DHCPACK(" "$SCR_TMP/dnsmasq.log")
+	signal_daemon USR1
+	KEEP_STATE=1 start_daemon --ipv4-dhcp --max-leases 2 --retire-after 5 --policy flow --pool 2 ||
+		{ kill "$dnsmasq"; return 1; }
+	scr_wait_for -t 30 adoptions_are $((adopted + 1)) || scr_fail "no adoption: $(tail -n 3 "$SCR_TMP/stackvirtd.log")" || rc=1
+	scr_wait_for -t 20 acks_at_least $((acks + 2)) ||
+		scr_fail "$(($(grep -c "DHCPACK(" "$SCR_TMP/dnsmasq.log") - acks)) DHCPACKs after the restart, want 2 renewals" || rc=1
+	[[ $(leases | sort) == "$held" ]] || scr_fail "the leases changed across the restart: $(leases | tr '\n' ' ')" || rc=1
 	n=$(pseudonyms | wc -l)
 	stop_daemon
-	scr_wait_for -t 10 leases_are 0 || scr_fail "leases left after the daemon stopped: $(leases)"
+	scr_wait_for -t 10 leases_are 0 || scr_fail "leases left after the daemon stopped: $(leases)" || rc=1
 	capture_stop
 	kill "$dnsmasq" 2>/dev/null
 	wait "$dnsmasq" 2>/dev/null
-	audit=$(python3 "$HERE/stackvirt/dhcp.py" audit "$SCR_TMP/dhcp.pcap" "$REAL_MAC") || scr_fail "$(grep problem <<< "$audit")"
+	audit=$(python3 "$HERE/stackvirt/dhcp.py" audit "$SCR_TMP/dhcp.pcap" "$REAL_MAC") || scr_fail "$(grep problem <<< "$audit")" || rc=1
 	scr_diag "DHCP client messages: $(tr '\n' ' ' <<< "$audit"); $n pseudonyms at the end"
 	scr_diag "DISCOVER to ACK, ms: $(grep -o 'leased .* in [0-9]* ms' "$SCR_TMP/stackvirtd.log" | awk '{ print $(NF - 1) }' | tr '\n' ' ')"
-	grep -q "^RELEASE $((n + 1))$" <<< "$audit" || scr_fail "want $((n + 1)) DHCPRELEASE (one retired, $n at exit)"
+	grep -q "^RELEASE $((n + 1))$" <<< "$audit" || scr_fail "want $((n + 1)) DHCPRELEASE (one retired, $n at exit)" || rc=1
+	grep -q "^REQUEST-renewing [2-9]$" <<< "$audit" || scr_fail "want 2 DHCPREQUESTs renewing (the restart's)" || rc=1
 	! grep -Ei 'client provides name|vendor class|user class' "$SCR_TMP/dnsmasq.log" ||
-		scr_fail "dnsmasq saw identifying options"
+		scr_fail "dnsmasq saw identifying options" || rc=1
+	return $rc
 }
 
 # resolve CGROUP [udp|tcp]: the address of www.svtest.example as the
@@ -814,7 +834,7 @@ asked_from() {
 # application's queries share a pseudonym of their own, apart from its
 # flows and from another application's queries.
 dns_kept_with_its_application() {
-	local a1 a2 b1 c x y got want
+	local a1 a2 b1 c x y got want rc=0
 	stop_daemon
 	printf 'nameserver 127.0.0.53\noptions timeout:5 attempts:1\n' > "$SCR_TMP/resolv.conf"
 	printf 'nameserver 127.0.0.53\noptions timeout:5 attempts:1 use-vc\n' > "$SCR_TMP/resolv-tcp.conf"
@@ -835,7 +855,7 @@ dns_kept_with_its_application() {
 	b1=$(in_cgroup "$CG/app2" python3 "$PEER" send 10.20.0.2 "${PORTS[0]}" 1000)
 	# A process of the host outside the cgroup: its query is no pseudonym's.
 	ip netns exec "$H" sh -c 'mount --bind "$0" /etc/resolv.conf && exec getent ahostsv4 www.svtest.example' \
-		"$SCR_TMP/resolv.conf" > /dev/null || scr_fail "a resolution outside the cgroup failed"
+		"$SCR_TMP/resolv.conf" > /dev/null || scr_fail "a resolution outside the cgroup failed" || rc=1
 	want="$a1 $b1 $a1 $b1 $a1 10.10.0.2"
 	got=$(asked_from | tr '\n' ' ')
 	scr_diag "queries from: $got; app1 connects from $a1, app2 from $b1"
@@ -845,7 +865,7 @@ dns_kept_with_its_application() {
 	ctl counters > "$SCR_TMP/counters"
 	for x in "dns_tagged 5" "dns_untagged 0" "dns_stub_queries 6" "dns_stub_tagged 5" "dns_stub_untagged 1" \
 		"dns_stub_answered 6" "dns_stub_timeouts 0" "dns_stub_malformed 0" "dns_stub_bad_answers 0"; do
-		grep -qx "$x" "$SCR_TMP/counters" || scr_fail "want $x: $(grep dns "$SCR_TMP/counters" | tr '\n' ' ')"
+		grep -qx "$x" "$SCR_TMP/counters" || scr_fail "want $x: $(grep dns "$SCR_TMP/counters" | tr '\n' ' ')" || rc=1
 	done
 	# flow: a query is no flow of what it serves; an application's queries
 	# share a pseudonym of their own, apart from its flows.
@@ -854,14 +874,15 @@ dns_kept_with_its_application() {
 	start_daemon --policy flow --pool 4 --dns-upstream 10.10.0.1:53 || { kill "$dnsmasq"; return 1; }
 	c=$(resolve "$CG/app1")/$(resolve "$CG/app1")/$(resolve "$CG/app2")
 	a1=$(in_cgroup "$CG/app1" python3 "$PEER" send 10.20.0.2 "${PORTS[1]}" 1000)
-	[[ $c == 10.20.0.2/10.20.0.2/10.20.0.2 ]] || scr_fail "under flow, the applications resolved $c"
+	[[ $c == 10.20.0.2/10.20.0.2/10.20.0.2 ]] || scr_fail "under flow, the applications resolved $c" || rc=1
 	read -r x y z < <(asked_from | tr '\n' ' ')
 	scr_diag "under flow: app1 asked from $x and $y, app2 from $z; app1's flow left from $a1"
-	pseudonyms | awk -v a="$x" '$3 == a' | grep -q . || scr_fail "a query under flow left from $x, no pseudonym's"
+	pseudonyms | awk -v a="$x" '$3 == a' | grep -q . || scr_fail "a query under flow left from $x, no pseudonym's" || rc=1
 	[[ $x == "$y" && -n $z && $z != "$x" && $a1 != "$x" ]] ||
-		scr_fail "under flow: app1's queries from $x and $y, app2's from $z, app1's flow from $a1"
+		scr_fail "under flow: app1's queries from $x and $y, app2's from $z, app1's flow from $a1" || rc=1
 	kill "$dnsmasq" 2>/dev/null
 	wait "$dnsmasq" 2>/dev/null
+	return $rc
 }
 
 # on_uplink ADDR...: how many of ADDR are addresses of the host's uplink.
@@ -940,12 +961,12 @@ ip_only_pseudonyms_share_the_uplinks_mac() {
 # the random client identifier of each pseudonym; a flow leaves from a
 # leased address on the uplink; the leases go back at exit.
 ip_only_leases_are_told_apart() {
-	local dnsmasq src
+	local dnsmasq src rc=0
 	stop_daemon
 	dhcp_server || return 1
 	dnsmasq=$DHCP_SERVER
 	start_daemon --ip-only --ipv4-dhcp --policy flow --pool 2 || { kill "$dnsmasq"; return 1; }
-	scr_wait_for -t 10 leases_are 2 || scr_fail "dnsmasq holds $(leases | grep -c .) leases, want 2: $(leases)"
+	scr_wait_for -t 10 leases_are 2 || scr_fail "dnsmasq holds $(leases | grep -c .) leases, want 2: $(leases)" || rc=1
 	leases | while read -r m a id; do
 		[[ ${m,,} == "${REAL_MAC,,}" ]] || echo "lease $a: chaddr $m, want up0's $REAL_MAC"
 		[[ $id != "01:${m,,}" && $id == 01:* ]] || echo "lease $a: client id $id, want 01: and a MAC not up0's"
@@ -954,13 +975,14 @@ ip_only_leases_are_told_apart() {
 	(($(leases | awk '{ print $3 }' | sort -u | wc -l) == 2)) || echo "client ids not distinct: $(leases)" >> "$SCR_TMP/leases.bad"
 	[[ ! -s $SCR_TMP/leases.bad ]] || { scr_fail "$(cat "$SCR_TMP/leases.bad")"; kill "$dnsmasq"; return 1; }
 	src=$(in_cgroup "$CG" python3 "$PEER" send 10.20.0.2 "${PORTS[0]}" 1000) || scr_fail "a flow from a leased address: $src"
-	leases | awk -v a="$src" '$2 == a' | grep -q . || scr_fail "the flow left from $src, no lease's"
-	(($(on_uplink "$src") == 1)) || scr_fail "$src is not on up0"
+	leases | awk -v a="$src" '$2 == a' | grep -q . || scr_fail "the flow left from $src, no lease's" || rc=1
+	(($(on_uplink "$src") == 1)) || scr_fail "$src is not on up0" || rc=1
 	stop_daemon
-	scr_wait_for -t 10 leases_are 0 || scr_fail "leases left after the daemon stopped: $(leases)"
+	scr_wait_for -t 10 leases_are 0 || scr_fail "leases left after the daemon stopped: $(leases)" || rc=1
 	kill "$dnsmasq" 2>/dev/null
 	wait "$dnsmasq" 2>/dev/null
 	scr_diag "leases to up0's MAC with distinct client ids; a flow from $src"
+	return $rc
 }
 
 # served_to LOG: the client addresses an http.server log shows.
