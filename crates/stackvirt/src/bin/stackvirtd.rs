@@ -182,17 +182,25 @@ struct Daemon {
     pending: Option<Pending>,
 }
 
-/// A pseudonym whose device and addresses exist but which is not offered
-/// yet: its IPv6 address is still tentative.  [`Daemon::maintain`] checks
-/// it on each round, so that the loop goes on reading MPTCP events while
-/// DAD runs (a second or more), and offers it once DAD has passed.
-struct Pending {
+/// A pseudonym [`Daemon::add_one`] made (its device, or its addresses on
+/// the uplink, exist) and that is not offered yet.
+struct Made {
     id: u32,
+    /// Its device's index (the uplink's in the IP-only mode).
     index: u32,
     mac: [u8; 6],
     ipv4: Option<Ipv4Addr>,
-    ipv6: Ipv6Addr,
+    ipv6: Option<Ipv6Addr>,
     lease: Option<Lease>,
+}
+
+/// A pseudonym made whose IPv6 address `ipv6` is still tentative.
+/// [`Daemon::maintain`] checks it on each round, so that the loop goes on
+/// reading MPTCP events while DAD runs (a second or more), and offers it
+/// once DAD has passed.
+struct Pending {
+    made: Made,
+    ipv6: Ipv6Addr,
     since: Instant,
 }
 
@@ -601,17 +609,21 @@ impl Daemon {
                 self.net.create(&self.uplink, id, &addr).await?
             }
         };
-        let Some(ipv6) = ipv6 else {
-            return self.offer(id, index, mac, ipv4, None, lease).await;
-        };
-        // Offered once DAD has passed (maintain()).
-        self.pending = Some(Pending {
+        let made = Made {
             id,
             index,
             mac,
             ipv4,
             ipv6,
             lease,
+        };
+        let Some(ipv6) = ipv6 else {
+            return self.offer(made).await;
+        };
+        // Offered once DAD has passed (maintain()).
+        self.pending = Some(Pending {
+            made,
+            ipv6,
             since: Instant::now(),
         });
         Ok(())
@@ -624,7 +636,7 @@ impl Daemon {
         let Some(p) = self.pending.take() else {
             return false;
         };
-        let done = match self.net.dad_done(p.index, p.ipv6).await {
+        let done = match self.net.dad_done(p.made.index, p.ipv6).await {
             Ok(false) if p.since.elapsed() < DAD_LIMIT => {
                 self.pending = Some(p);
                 return true;
@@ -636,14 +648,11 @@ impl Daemon {
             Ok(true) => Ok(()),
             Err(e) => Err(e),
         };
-        let id = p.id;
+        let id = p.made.id;
         let result = match done {
-            Ok(()) => {
-                self.offer(p.id, p.index, p.mac, p.ipv4, Some(p.ipv6), p.lease)
-                    .await
-            }
+            Ok(()) => self.offer(p.made).await,
             Err(e) => {
-                self.abandon(p.id, p.index, p.mac, p.lease).await;
+                self.abandon(p.made).await;
                 Err(e)
             }
         };
@@ -656,50 +665,43 @@ impl Daemon {
     /// Gives up the pending pseudonym, if there is one (on the way out).
     async fn abandon_pending(&mut self) {
         if let Some(p) = self.pending.take() {
-            self.abandon(p.id, p.index, p.mac, p.lease).await;
+            self.abandon(p.made).await;
         }
     }
 
     /// Removes a pseudonym that was never offered: its lease goes back,
     /// its device goes.
-    async fn abandon(&mut self, id: u32, index: u32, mac: [u8; 6], lease: Option<Lease>) {
-        if let Some(l) = lease {
+    async fn abandon(&mut self, m: Made) {
+        if let Some(l) = m.lease {
+            let (index, mac) = (m.index, m.mac);
             let _ = tokio::task::spawn_blocking(move || l.release(index, &mac)).await;
         }
-        self.leases.remove(&id);
-        let _ = self.net.remove(id).await;
+        self.leases.remove(&m.id);
+        let _ = self.net.remove(m.id).await;
     }
 
     /// Offers a pseudonym made by [`Daemon::add_one`] whose IPv6 address,
     /// if any, has passed DAD; removes it when that fails, so that
     /// nothing half made stays.
-    async fn offer(
-        &mut self,
-        id: u32,
-        index: u32,
-        mac: [u8; 6],
-        ipv4: Option<Ipv4Addr>,
-        ipv6: Option<Ipv6Addr>,
-        lease: Option<Lease>,
-    ) -> Result<()> {
-        let result = self.enrol(id, index, mac, ipv4, ipv6, lease.clone()).await;
+    async fn offer(&mut self, m: Made) -> Result<()> {
+        let result = self.enrol(&m);
         if result.is_err() {
-            self.abandon(id, index, mac, lease).await;
+            self.abandon(m).await;
         }
         result
     }
 
     /// The last steps of [`Daemon::offer`]: the nftables sets, the
     /// programs' maps, the published state.
-    async fn enrol(
-        &mut self,
-        id: u32,
-        index: u32,
-        mac: [u8; 6],
-        ipv4: Option<Ipv4Addr>,
-        ipv6: Option<Ipv6Addr>,
-        lease: Option<Lease>,
-    ) -> Result<()> {
+    fn enrol(&mut self, m: &Made) -> Result<()> {
+        let Made {
+            id,
+            index,
+            mac,
+            ipv4,
+            ipv6,
+            ref lease,
+        } = *m;
         let device = pool::device_name(id);
         let ips: Vec<_> = ipv4
             .map(Into::into)
@@ -718,7 +720,7 @@ impl Daemon {
             ipv4,
             ipv6,
             table: pool::table(id),
-            lease,
+            lease: lease.clone(),
         });
         self.state.save(&self.args.state)
     }
