@@ -355,6 +355,7 @@ impl Summary {
             "bytes": bytes,
             "seconds": conn::round(wall, 6),
             "throughput_mbps": conn::round(mbps, 3),
+            "cpu_seconds": conn::round(sys::cpu_seconds(), 6),
             "transactions": if rr { Some(tr) } else { None },
             "tps": if rr { Some(conn::round(tps, 1)) } else { None },
             "errors": errors,

@@ -22,6 +22,21 @@ fn cvt(r: isize) -> io::Result<usize> {
     }
 }
 
+/// CPU time this process has used so far, user and system, all threads,
+/// in seconds (getrusage(2), `RUSAGE_SELF`).  Kernel work done in
+/// softirq context is charged to whichever process it interrupted, which
+/// for two ends in one machine is often the other end.
+pub fn cpu_seconds() -> f64 {
+    // SAFETY: an all-zero rusage is valid; getrusage only writes it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(ru.ru_utime) + secs(ru.ru_stime)
+}
+
 /// True for EAGAIN/EWOULDBLOCK.
 pub fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock

@@ -164,6 +164,14 @@ fn check_transfer(
     assert_eq!(s[1]["type"], "summary");
     assert_eq!(s[1]["ok"], true);
     assert_eq!(c[1]["ok"], true);
+    for j in [&s[1], &c[1]] {
+        let cpu = j["cpu_seconds"].as_f64();
+        assert!(
+            cpu.is_some_and(|t| t >= 0.0),
+            "cpu_seconds: {}",
+            p.describe()
+        );
+    }
 }
 
 #[test]
