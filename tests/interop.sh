@@ -137,25 +137,12 @@ CLI=
 SRV_RC=0
 CLI_RC=0
 
-# split_opts OPT...: into the arrays common, srv_opts, cli_opts (the
-# caller's locals).
-split_opts() {
-	local to=common o
-	for o; do
-		case $o in
-		::server) to=srv_opts ;;
-		::client) to=cli_opts ;;
-		*) eval "$to+=(\"\$o\")" ;;
-		esac
-	done
-}
-
 # transfer_a_to_b NAME PORT OPT...: client in A, server in B on its path-1
 # address.
 transfer_a_to_b() {
 	local name=$1 port=$2 common=() srv_opts=() cli_opts=()
 	shift 2
-	split_opts "$@"
+	scr_split_opts "$@"
 	SRV=$SCR_PEER/$name.server
 	CLI=$SCR_TMP/$name.client
 	SRV_RC=0 CLI_RC=0
@@ -181,7 +168,7 @@ transfer_a_to_b() {
 transfer_b_to_a() {
 	local name=$1 port=$2 common=() srv_opts=() cli_opts=() spid
 	shift 2
-	split_opts "$@"
+	scr_split_opts "$@"
 	SRV=$SCR_TMP/$name.server
 	CLI=$SCR_PEER/$name.client
 	SRV_RC=0 CLI_RC=0

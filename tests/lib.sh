@@ -324,15 +324,11 @@ scr_shape() {
 	done
 }
 
-# scr_transfer NAME ADDR:PORT [OPT...] [::server OPT...] [::client OPT...]:
-# run an mptcp-traffic server in $SCR_SRV listening on ADDR:PORT and a
-# client in $SCR_CLI connecting to it.  The leading options (--bytes,
-# --pattern, --direction, ...) go to both ends, the others to one end.
-# Their JSON reports land in $SCR_TMP/NAME.{server,client}.json, their
-# stderr in .log.  Succeeds if both ends report every byte intact.
-scr_transfer() {
-	local name=$1 addr=$2 common=() srv_opts=() cli_opts=() to=common spid rc=0
-	shift 2
+# scr_split_opts OPT...: OPTs before any ::server or ::client marker into
+# the array common, those after ::server into srv_opts, after ::client
+# into cli_opts (arrays the caller declares local).
+scr_split_opts() {
+	local to=common o
 	for o; do
 		case $o in
 		::server) to=srv_opts ;;
@@ -340,6 +336,18 @@ scr_transfer() {
 		*) eval "$to+=(\"\$o\")" ;;
 		esac
 	done
+}
+
+# scr_transfer NAME ADDR:PORT [OPT...] [::server OPT...] [::client OPT...]:
+# run an mptcp-traffic server in $SCR_SRV listening on ADDR:PORT and a
+# client in $SCR_CLI connecting to it.  The leading options (--bytes,
+# --pattern, --direction, ...) go to both ends, the others to one end.
+# Their JSON reports land in $SCR_TMP/NAME.{server,client}.json, their
+# stderr in .log.  Succeeds if both ends report every byte intact.
+scr_transfer() {
+	local name=$1 addr=$2 common=() srv_opts=() cli_opts=() spid rc=0
+	shift 2
+	scr_split_opts "$@"
 	rm -f "$SCR_TMP/$name.ready"
 	ip netns exec "$SCR_SRV" timeout 180 mptcp-traffic server --listen "$addr" \
 		--ready-file "$SCR_TMP/$name.ready" --quiet ${common[@]+"${common[@]}"} ${srv_opts[@]+"${srv_opts[@]}"} \
