@@ -58,12 +58,10 @@ test: tools
 # What does not fit CI's 90 minutes: all of stackvirt.sh and the upstream
 # selftests in the hardened mode on the debug kernel, the upstream
 # selftests in the paper's mode (make test runs them in the hardened mode
-# on the normal kernel); and all of faults.sh on the debug kernel (make
-# test leaves out its two-subflow checksum case there, which meets an
-# open bug on that kernel: docs/testing.md).
+# on the normal kernel).
 test-long: tools
 	@DEBUG=1 $(MAKE) --no-print-directory module selftests
-	@scripts/vm --debug --timeout 3600 -- tests/run stackvirt.sh upstream.sh@hardened faults.sh@paper
+	@scripts/vm --debug --timeout 3600 -- tests/run stackvirt.sh upstream.sh@hardened
 	@DEBUG=0 $(MAKE) --no-print-directory module selftests
 	@scripts/vm --timeout 3600 -- tests/run upstream.sh@paper
 
