@@ -124,10 +124,20 @@ pub(crate) fn established(net: &NetState, mut scr: Scramble<'_>, local_key: u64,
 /// server waits for it; neither application may send before its keys
 /// exist.  The prologue binds the MPTCP keys and the offers
 /// (docs/design.md, "The handshake").
-fn established_hardened(net: &NetState, mut scr: Scramble<'_>, mode: u8, local_key: u64, remote_key: u64) {
+fn established_hardened(
+    net: &NetState,
+    mut scr: Scramble<'_>,
+    mode: u8,
+    local_key: u64,
+    remote_key: u64,
+) {
     let offer = [0x1e, 0x04, 0xf1, mode];
     let client = !scr.passive();
-    let (ck, sk) = if client { (local_key, remote_key) } else { (remote_key, local_key) };
+    let (ck, sk) = if client {
+        (local_key, remote_key)
+    } else {
+        (remote_key, local_key)
+    };
     let prologue = hardened::prologue(ck, sk, &offer, &offer);
     let session = if client {
         match take_keypair(net) {

@@ -147,7 +147,12 @@ fn wipe_u64(v: &mut u64) {
 }
 
 /// HMAC-SHA256 (RFC 2104) with a 32-byte key of `a || b`.
-pub fn hmac_sha256<C: Crypto + ?Sized>(c: &C, key: &[u8; KEY_LEN], a: &[u8], b: &[u8]) -> [u8; KEY_LEN] {
+pub fn hmac_sha256<C: Crypto + ?Sized>(
+    c: &C,
+    key: &[u8; KEY_LEN],
+    a: &[u8],
+    b: &[u8],
+) -> [u8; KEY_LEN] {
     let mut ipad = [0x36u8; BLOCK_LEN];
     let mut opad = [0x5cu8; BLOCK_LEN];
     for ((i, o), k) in ipad.iter_mut().zip(opad.iter_mut()).zip(key.iter()) {
@@ -162,7 +167,11 @@ pub fn hmac_sha256<C: Crypto + ?Sized>(c: &C, key: &[u8; KEY_LEN], a: &[u8], b: 
 }
 
 /// Noise's `HKDF(chaining_key, input_key_material, 2)` (section 4.3).
-fn hkdf2<C: Crypto + ?Sized>(c: &C, ck: &[u8; KEY_LEN], ikm: &[u8]) -> ([u8; KEY_LEN], [u8; KEY_LEN]) {
+fn hkdf2<C: Crypto + ?Sized>(
+    c: &C,
+    ck: &[u8; KEY_LEN],
+    ikm: &[u8],
+) -> ([u8; KEY_LEN], [u8; KEY_LEN]) {
     let mut temp = hmac_sha256(c, ck, ikm, &[]);
     let o1 = hmac_sha256(c, &temp, &[1], &[]);
     let o2 = hmac_sha256(c, &temp, &o1, &[2]);
@@ -259,10 +268,17 @@ pub struct Keys {
 }
 
 impl Keys {
-    fn derive<C: Crypto + ?Sized>(c: &C, k1: &[u8; KEY_LEN], k2: &[u8; KEY_LEN], h: &[u8; KEY_LEN]) -> Self {
+    fn derive<C: Crypto + ?Sized>(
+        c: &C,
+        k1: &[u8; KEY_LEN],
+        k2: &[u8; KEY_LEN],
+        h: &[u8; KEY_LEN],
+    ) -> Self {
         let join = |k: &[u8; KEY_LEN]| {
             let mut mac = hmac_sha256(c, k, JOIN_LABEL, h);
-            let v = u64::from_be_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], mac[6], mac[7]]);
+            let v = u64::from_be_bytes([
+                mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], mac[6], mac[7],
+            ]);
             wipe(&mut mac);
             v
         };
@@ -337,7 +353,11 @@ impl Initiator {
 
     /// Take message 2; on success the keys, whose `confirm` the client
     /// sends next.
-    pub fn finish<C: Crypto + ?Sized>(mut self, c: &C, msg2: &[u8; MSG2_LEN]) -> Result<Keys, Error> {
+    pub fn finish<C: Crypto + ?Sized>(
+        mut self,
+        c: &C,
+        msg2: &[u8; MSG2_LEN],
+    ) -> Result<Keys, Error> {
         let (re, tag) = split_msg2(msg2);
         self.sym.mix_hash(c, &re);
         let mut dh = c.x25519(&self.e, &re).ok_or(Error::LowOrderPoint)?;
@@ -436,7 +456,8 @@ impl<'a, C: Crypto + ?Sized> Keystream<'a, C> {
                 continue;
             }
             // Whole blocks up to the end of this nonce's segment.
-            let left_in_segment = ((1u64 << SEGMENT_SHIFT) - u64::from(counter)) * CHACHA_BLOCK_LEN as u64;
+            let left_in_segment =
+                ((1u64 << SEGMENT_SHIFT) - u64::from(counter)) * CHACHA_BLOCK_LEN as u64;
             let n = (data.len() as u64).min(left_in_segment) as usize;
             let (head, rest) = core::mem::take(&mut data).split_at_mut(n);
             self.c.chacha20_xor(self.key, &nonce, counter, head);
@@ -605,7 +626,9 @@ impl Session {
     /// The MP_JOIN keys, this end's then the peer's, once they exist.
     pub fn join_keys(&self) -> Option<(u64, u64)> {
         match &self.phase {
-            Phase::ServerAwaitConfirm(k) | Phase::Open(k) if self.client => Some((k.join_client, k.join_server)),
+            Phase::ServerAwaitConfirm(k) | Phase::Open(k) if self.client => {
+                Some((k.join_client, k.join_server))
+            }
             Phase::ServerAwaitConfirm(k) | Phase::Open(k) => Some((k.join_server, k.join_client)),
             _ => None,
         }
@@ -614,7 +637,11 @@ impl Session {
     /// This end's send side from its keys.
     fn sender(&self, k: &Keys) -> Sender {
         Sender {
-            key: if self.client { k.stream_c2s } else { k.stream_s2c },
+            key: if self.client {
+                k.stream_c2s
+            } else {
+                k.stream_s2c
+            },
             off: 0,
         }
     }
@@ -662,7 +689,10 @@ impl Session {
                     Phase::Open(keys)
                 }
                 Phase::ServerAwaitMsg1(prologue) => {
-                    let mut kp = keypair.take().and_then(|f| f()).ok_or(SessionError::NoKeypair)?;
+                    let mut kp = keypair
+                        .take()
+                        .and_then(|f| f())
+                        .ok_or(SessionError::NoKeypair)?;
                     let mut msg1 = [0u8; MSG1_LEN];
                     msg1.copy_from_slice(&self.buf[..MSG1_LEN]);
                     let r = respond(c, &prologue, &kp.0, &kp.1, &msg1);
@@ -686,7 +716,11 @@ impl Session {
             wipe(&mut self.buf);
         }
         if let Phase::Open(k) = &self.phase {
-            let key = if self.client { &k.stream_s2c } else { &k.stream_c2s };
+            let key = if self.client {
+                &k.stream_s2c
+            } else {
+                &k.stream_c2s
+            };
             Keystream::new(c, key).apply(self.rx_off, rest);
         }
         self.rx_off += rest.len() as u64;
@@ -755,31 +789,42 @@ pub fn self_test<C: Crypto + ?Sized>(c: &C, kat: &Kat) -> Result<(), KatFailure>
         return Err(KatFailure::X25519);
     }
     let mut buf = kat.chacha_plain;
-    c.chacha20_xor(&kat.chacha_key, &kat.chacha_nonce, kat.chacha_counter, &mut buf);
+    c.chacha20_xor(
+        &kat.chacha_key,
+        &kat.chacha_nonce,
+        kat.chacha_counter,
+        &mut buf,
+    );
     if buf != kat.chacha_cipher {
         return Err(KatFailure::ChaCha20);
     }
     // FIPS 180-4 example "abc", split to exercise the parts.
     const ABC: [u8; 32] = [
-        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61,
-        0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22,
+        0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00,
+        0x15, 0xad,
     ];
     if c.sha256(&[&b"a"[..], &[], &b"bc"[..]]) != ABC {
         return Err(KatFailure::Sha256);
     }
-    let client_pub = c.x25519(&kat.client_e, &BASE_POINT).ok_or(KatFailure::X25519)?;
-    let server_pub = c.x25519(&kat.server_e, &BASE_POINT).ok_or(KatFailure::X25519)?;
+    let client_pub = c
+        .x25519(&kat.client_e, &BASE_POINT)
+        .ok_or(KatFailure::X25519)?;
+    let server_pub = c
+        .x25519(&kat.server_e, &BASE_POINT)
+        .ok_or(KatFailure::X25519)?;
     let (init, msg1) = Initiator::start(c, &kat.prologue, &kat.client_e, &client_pub);
     if msg1 != kat.msg1 {
         return Err(KatFailure::Message1);
     }
-    let (msg2, server_keys) =
-        respond(c, &kat.prologue, &kat.server_e, &server_pub, &msg1).map_err(KatFailure::Handshake)?;
+    let (msg2, server_keys) = respond(c, &kat.prologue, &kat.server_e, &server_pub, &msg1)
+        .map_err(KatFailure::Handshake)?;
     if msg2 != kat.msg2 {
         return Err(KatFailure::Message2);
     }
     let keys = init.finish(c, &msg2).map_err(KatFailure::Handshake)?;
-    if keys.handshake_hash != kat.handshake_hash || server_keys.handshake_hash != kat.handshake_hash {
+    if keys.handshake_hash != kat.handshake_hash || server_keys.handshake_hash != kat.handshake_hash
+    {
         return Err(KatFailure::HandshakeHash);
     }
     if keys.confirm != kat.confirm || !server_keys.confirm_matches(c, &keys.confirm) {

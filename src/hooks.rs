@@ -154,7 +154,10 @@ impl Scramble<'_> {
 
     /// Latches the connection hardened, with its session.
     pub(crate) fn activate_hardened(&mut self, session: Session) {
-        let state = HardenedState { rx: session, tx: None };
+        let state = HardenedState {
+            rx: session,
+            tx: None,
+        };
         // SAFETY: `priv_` is large and aligned enough for `HardenedState`
         // (asserted below) and holds no live value yet: the connection is
         // not active.
@@ -337,7 +340,9 @@ unsafe extern "C" fn tx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
                 None => None,
             }
         } else {
-            Some(TxState::Paper(direction(core::ptr::addr_of_mut!((*scr).tx))))
+            Some(TxState::Paper(direction(core::ptr::addr_of_mut!(
+                (*scr).tx
+            ))))
         };
         (
             net_of(sk),
@@ -380,7 +385,12 @@ unsafe extern "C" fn rx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
     if unsafe { (*scr).active } == 2 {
         // SAFETY: `priv_` holds a `HardenedState`, whose receive side is
         // this hook's alone (data lock); `scr` is valid for the call.
-        let (state, scr) = unsafe { (&mut *(*scr).priv_.as_mut_ptr().cast::<HardenedState>(), &mut *scr) };
+        let (state, scr) = unsafe {
+            (
+                &mut *(*scr).priv_.as_mut_ptr().cast::<HardenedState>(),
+                &mut *scr,
+            )
+        };
         match event {
             RxEvent::Data(bytes) => {
                 let reply = conn::rx_hardened(net, &mut state.rx, bytes);

@@ -108,7 +108,11 @@ pub(crate) fn make() -> Option<[u8; 2 * KEY_LEN]> {
 /// Only the kernel's timer code calls it, with [`TIMER`]'s `timer_list`.
 unsafe extern "C" fn tick(_timer: *mut bindings::timer_list) {
     POOL.refill(PER_TICK, make);
-    TIMER.arm(if ready() < POOL_LEN { TICK_REFILL_MS } else { TICK_FULL_MS });
+    TIMER.arm(if ready() < POOL_LEN {
+        TICK_REFILL_MS
+    } else {
+        TICK_FULL_MS
+    });
 }
 
 /// The pool's lifetime: filled at load, refilled by the timer until

@@ -29,7 +29,9 @@ fn bytemuck_words(w: &mut [u32]) -> &mut [u8] {
     // SAFETY: a `u32` array is readable and writable as 4 times as many
     // bytes, any byte pattern is a valid `u32`, and the borrow is handed
     // on.
-    unsafe { core::slice::from_raw_parts_mut(w.as_mut_ptr().cast::<u8>(), core::mem::size_of_val(w)) }
+    unsafe {
+        core::slice::from_raw_parts_mut(w.as_mut_ptr().cast::<u8>(), core::mem::size_of_val(w))
+    }
 }
 
 /// ChaCha20 state: 16 32-bit words (`CHACHA_STATE_WORDS`).
@@ -95,12 +97,18 @@ impl Crypto for LibCrypto {
         }
         // The MAC input: AD, zeros to a multiple of 16, the (empty)
         // ciphertext, LE64(AD length), LE64(0).
-        let parts: [&[u8]; 3] = [ad, pad.get(..(16 - ad.len() % 16) % 16).unwrap_or(&[]), &lens];
+        let parts: [&[u8]; 3] = [
+            ad,
+            pad.get(..(16 - ad.len() % 16) % 16).unwrap_or(&[]),
+            &lens,
+        ];
         for part in parts {
             for chunk in part.chunks(u32::MAX as usize) {
                 // SAFETY: `chunk` is readable for its length, which
                 // `chunks()` keeps within `u32`; `ctx` was initialised.
-                unsafe { bindings::poly1305_update_generic(&mut ctx, chunk.as_ptr(), chunk.len() as u32) };
+                unsafe {
+                    bindings::poly1305_update_generic(&mut ctx, chunk.as_ptr(), chunk.len() as u32)
+                };
             }
         }
         let mut tag = [0u8; TAG_LEN];
@@ -113,11 +121,17 @@ impl Crypto for LibCrypto {
     fn ct_eq(&self, a: &[u8], b: &[u8]) -> bool {
         // SAFETY: `__crypto_memneq()` reads `a.len()` bytes of each, both
         // valid for that many.
-        a.len() == b.len() && unsafe { bindings::__crypto_memneq(a.as_ptr().cast(), b.as_ptr().cast(), a.len()) } == 0
+        a.len() == b.len()
+            && unsafe { bindings::__crypto_memneq(a.as_ptr().cast(), b.as_ptr().cast(), a.len()) }
+                == 0
     }
 
     fn chacha20_xor(&self, key: &[u8; KEY_LEN], nonce: &[u8; 12], counter: u32, data: &mut [u8]) {
-        let which = if sys::in_nmi() { Impl::Generic } else { Impl::Arch };
+        let which = if sys::in_nmi() {
+            Impl::Generic
+        } else {
+            Impl::Arch
+        };
         chacha20(key, nonce, counter, data, which);
     }
 }
@@ -139,7 +153,13 @@ pub(crate) enum Impl {
 /// XOR `data` with the ChaCha20 keystream (RFC 8439 section 2.4) of `key`
 /// and `nonce` from block `counter` on.  `which` must be
 /// [`Impl::Generic`] in NMI context.
-pub(crate) fn chacha20(key: &[u8; KEY_LEN], nonce: &[u8; 12], counter: u32, data: &mut [u8], which: Impl) {
+pub(crate) fn chacha20(
+    key: &[u8; KEY_LEN],
+    nonce: &[u8; 12],
+    counter: u32,
+    data: &mut [u8],
+    which: Impl,
+) {
     let mut k = [0u32; KEY_LEN / 4];
     for (w, b) in k.iter_mut().zip(key.as_chunks::<4>().0) {
         *w = u32::from_le_bytes(*b);

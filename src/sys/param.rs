@@ -94,8 +94,7 @@ macro_rules! bool_param {
             const PARMTYPE_STR: &str = concat!("parmtype=", $name, ":bool\0");
             #[link_section = ".modinfo"]
             #[used(compiler)]
-            static PARMTYPE: [u8; PARMTYPE_STR.len()] =
-                $crate::sys::param::modinfo(PARMTYPE_STR);
+            static PARMTYPE: [u8; PARMTYPE_STR.len()] = $crate::sys::param::modinfo(PARMTYPE_STR);
 
             const PARM_STR: &str = concat!("parm=", $name, ":", $desc, "\0");
             #[link_section = ".modinfo"]

@@ -42,7 +42,10 @@ impl Timer {
     /// the first call does anything: a second could re-initialise an armed
     /// timer.
     pub(crate) fn init(&'static self, f: Callback, name: &'static kernel::str::CStr) {
-        if self.initing.swap(true, core::sync::atomic::Ordering::AcqRel) {
+        if self
+            .initing
+            .swap(true, core::sync::atomic::Ordering::AcqRel)
+        {
             return;
         }
         // SAFETY: both pointers are to static storage this type owns; this
@@ -50,9 +53,16 @@ impl Timer {
         // can (`ready` is still false), so nothing else uses the timer;
         // `name` is a static C string.
         unsafe {
-            bindings::init_timer_key(self.timer.get(), Some(f), 0, name.as_char_ptr(), self.key.get())
+            bindings::init_timer_key(
+                self.timer.get(),
+                Some(f),
+                0,
+                name.as_char_ptr(),
+                self.key.get(),
+            )
         };
-        self.ready.store(true, core::sync::atomic::Ordering::Release);
+        self.ready
+            .store(true, core::sync::atomic::Ordering::Release);
     }
 
     /// (Re)arms the timer to fire in `ms` milliseconds.  Process or softirq
