@@ -7,7 +7,7 @@
 use kernel::prelude::*;
 
 use crate::{
-    counters::{add, dec, inc},
+    counters::Counter,
     hardened::{self, Keypair, Sender, Session},
     hooks::Scramble,
     keypool,
@@ -84,8 +84,8 @@ pub(crate) fn offer(net: &NetState) -> (u8, bool) {
 /// The core refused a connection, or reset one for a downgrade.
 pub(crate) fn reject(net: &NetState, why: Reject) {
     match why {
-        Reject::Refused => inc(&net.counters.refused),
-        Reject::Downgrade => inc(&net.counters.downgrades),
+        Reject::Refused => net.counters.inc(Counter::refused),
+        Reject::Downgrade => net.counters.inc(Counter::downgrades),
         Reject::Unknown => {}
     }
 }
@@ -97,15 +97,15 @@ pub(crate) fn established(net: &NetState, mut scr: Scramble<'_>, local_key: u64,
     let counters = &net.counters;
     let (local, peer) = (scr.local_offer(), scr.peer_offer());
     if local == 0 || peer != local || Mode::from_wire(local).is_none() {
-        inc(&counters.connections_plain);
+        counters.inc(Counter::connections_plain);
         if local != 0 {
-            inc(&counters.peer_no_offer);
+            counters.inc(Counter::peer_no_offer);
         }
         return;
     }
     // Each scrambled connection pins the module until it is destroyed.
     if !sys::module_get() {
-        inc(&counters.latch_refused);
+        counters.inc(Counter::latch_refused);
         return;
     }
     match Mode::from_wire(local) {
@@ -116,8 +116,8 @@ pub(crate) fn established(net: &NetState, mut scr: Scramble<'_>, local_key: u64,
             scr.activate(tx, rx);
         }
     }
-    inc(&counters.connections_scrambled);
-    inc(&counters.connections_live);
+    counters.inc(Counter::connections_scrambled);
+    counters.inc(Counter::connections_live);
 }
 
 /// The hardened mode starts: the client sends message 1 at once, the
@@ -167,12 +167,12 @@ fn take_keypair(net: &NetState) -> Option<Keypair> {
     match keypool::take_or_make() {
         Some((kp, origin)) => {
             if origin == keypool::Origin::Inline {
-                inc(&net.counters.keypool_inline);
+                net.counters.inc(Counter::keypool_inline);
             }
             Some(kp)
         }
         None => {
-            inc(&net.counters.keypool_empty);
+            net.counters.inc(Counter::keypool_empty);
             None
         }
     }
@@ -185,7 +185,8 @@ pub(crate) fn tx(net: &NetState, dir: TxState<'_>, data: &mut [u8]) -> bool {
         TxState::Paper(state) => state.scramble(data),
         TxState::Hardened(sender) => sender.tx(&LibCrypto, data),
     }
-    add(&net.counters.bytes_scrambled, data.len() as u64);
+    net.counters
+        .add(Counter::bytes_scrambled, data.len() as u64);
     true
 }
 
@@ -215,7 +216,7 @@ pub(crate) fn rx_hardened(net: &NetState, session: &mut Session, data: &mut [u8]
             if out.send_len > 0 && net.keylog() {
                 keylog(session);
             }
-            add(&counters.bytes_descrambled, (data.len() - out.owned) as u64);
+            counters.add(Counter::bytes_descrambled, (data.len() - out.owned) as u64);
             RxReply {
                 owned: out.owned,
                 send: (out.send_len > 0).then_some((out.send, out.send_len, out.sender)),
@@ -223,7 +224,7 @@ pub(crate) fn rx_hardened(net: &NetState, session: &mut Session, data: &mut [u8]
             }
         }
         Err(_) => {
-            inc(&counters.handshake_failed);
+            counters.inc(Counter::handshake_failed);
             RxReply {
                 owned: 0,
                 send: None,
@@ -264,10 +265,10 @@ pub(crate) fn rx(net: &NetState, state: &mut State, event: RxEvent<'_>) {
     match event {
         RxEvent::Data(data) => {
             state.descramble(data);
-            add(&counters.bytes_descrambled, data.len() as u64);
+            counters.add(Counter::bytes_descrambled, data.len() as u64);
         }
-        RxEvent::Copied => inc(&counters.rx_copies),
-        RxEvent::Dropped => inc(&counters.rx_drops),
+        RxEvent::Copied => counters.inc(Counter::rx_copies),
+        RxEvent::Dropped => counters.inc(Counter::rx_drops),
         RxEvent::Unknown => {}
     }
 }
@@ -275,8 +276,8 @@ pub(crate) fn rx(net: &NetState, state: &mut State, event: RxEvent<'_>) {
 /// An rx event without data (an skb copied or dropped).
 pub(crate) fn rx_event(net: &NetState, event: RxEvent<'_>) {
     match event {
-        RxEvent::Copied => inc(&net.counters.rx_copies),
-        RxEvent::Dropped => inc(&net.counters.rx_drops),
+        RxEvent::Copied => net.counters.inc(Counter::rx_copies),
+        RxEvent::Dropped => net.counters.inc(Counter::rx_drops),
         RxEvent::Data(_) | RxEvent::Unknown => {}
     }
 }
@@ -285,7 +286,7 @@ pub(crate) fn rx_event(net: &NetState, event: RxEvent<'_>) {
 pub(crate) fn destroy(net: &NetState, mut scr: Scramble<'_>) {
     scr.drop_hardened();
     if scr.is_active() {
-        dec(&net.counters.connections_live);
+        net.counters.dec(Counter::connections_live);
         sys::module_put();
     }
 }
@@ -296,6 +297,6 @@ pub(crate) fn destroy(net: &NetState, mut scr: Scramble<'_>) {
 pub(crate) fn fastopen(net: &NetState, mut scr: Scramble<'_>) {
     if net.enabled() {
         scr.refuse_syn_data();
-        inc(&net.counters.tfo_syn_data_refused);
+        net.counters.inc(Counter::tfo_syn_data_refused);
     }
 }

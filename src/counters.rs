@@ -3,24 +3,21 @@
 //! The counters of one network namespace, as `/proc/net/mptcp_scramble`
 //! lists them (docs/design.md, "Interfaces").
 
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{c_str, prelude::*};
+
+use crate::sys::percpu::PerCpuU64s;
 
 macro_rules! counters {
     ($($(#[doc = $doc:literal])* $name:ident,)*) => {
-        /// Updated locklessly from any CPU; all-zero is the initial state.
-        #[repr(C)]
-        pub(crate) struct Counters {
-            $($(#[doc = $doc])* pub(crate) $name: AtomicU64,)*
+        /// The counters, by name.
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy)]
+        pub(crate) enum Counter {
+            $($(#[doc = $doc])* $name,)*
         }
 
-        impl Counters {
-            /// Calls `f` with each counter's name and current value, in
-            /// declaration order.
-            pub(crate) fn for_each(&self, mut f: impl FnMut(&CStr, u64)) {
-                $(f(c_str!(stringify!($name)), self.$name.load(Relaxed));)*
-            }
-        }
+        /// The names, in declaration order.
+        const NAMES: &[&CStr] = &[$(c_str!(stringify!($name)),)*];
     };
 }
 
@@ -66,17 +63,38 @@ counters! {
     handshake_failed,
 }
 
-/// Adds `n` to counter `c`.
-pub(crate) fn add(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Relaxed);
-}
+/// Per-CPU, so that the data path adds without atomics or shared cache
+/// lines; summed when read.  All-zero is a valid value, which counts
+/// nothing until [`Counters::alloc`].
+pub(crate) struct Counters(PerCpuU64s<{ NAMES.len() }>);
 
-/// Adds one to counter `c`.
-pub(crate) fn inc(c: &AtomicU64) {
-    add(c, 1);
-}
+impl Counters {
+    /// Allocates the counters, at zero (process context).  Fails with
+    /// `ENOMEM`.
+    pub(crate) fn alloc(&self) -> Result {
+        self.0.alloc()
+    }
 
-/// Takes one from counter `c`.
-pub(crate) fn dec(c: &AtomicU64) {
-    c.fetch_sub(1, Relaxed);
+    /// Adds `n` to counter `c`.  Any context.
+    pub(crate) fn add(&self, c: Counter, n: u64) {
+        self.0.add(c as usize, n);
+    }
+
+    /// Adds one to counter `c`.
+    pub(crate) fn inc(&self, c: Counter) {
+        self.add(c, 1);
+    }
+
+    /// Takes one from counter `c` (on this CPU; the sum stays right).
+    pub(crate) fn dec(&self, c: Counter) {
+        self.add(c, u64::MAX);
+    }
+
+    /// Calls `f` with each counter's name and current value (the sum over
+    /// the CPUs), in declaration order.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&CStr, u64)) {
+        for (i, name) in NAMES.iter().enumerate() {
+            f(name, self.0.sum(i));
+        }
+    }
 }

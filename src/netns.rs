@@ -82,7 +82,7 @@ fn parse_enabled(text: &[u8]) -> Result<i32> {
     }
 }
 
-// SAFETY: all-zero is a valid `NetState`: zero counters, an unregistered
+// SAFETY: all-zero is a valid `NetState`: no counters yet, an unregistered
 // sysctl directory, no /proc file.
 unsafe impl PernetData for NetState {
     fn id() -> &'static PernetId<Self> {
@@ -90,6 +90,7 @@ unsafe impl PernetData for NetState {
     }
 
     fn init(&self, net: Net<'_>) -> Result {
+        self.counters.alloc()?;
         // The initial namespace starts in the hardened mode, opportunistic;
         // a new namespace starts with the initial namespace's mode and
         // policy, so that one setting there covers the containers that

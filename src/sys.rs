@@ -8,6 +8,7 @@ use kernel::bindings;
 pub(crate) mod crypto;
 pub(crate) mod kprobe;
 pub(crate) mod param;
+pub(crate) mod percpu;
 pub(crate) mod pernet;
 pub(crate) mod seq_file;
 pub(crate) mod slots;
