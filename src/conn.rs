@@ -113,7 +113,7 @@ pub(crate) fn established(net: &NetState, mut scr: Scramble<'_>, local_key: u64,
         _ => {
             let tx = State::from_seed(&seed_with(sys::sha256, local_key, remote_key));
             let rx = State::from_seed(&seed_with(sys::sha256, remote_key, local_key));
-            scr.activate(tx, rx);
+            scr.activate(net, tx, rx);
         }
     }
     counters.inc(Counter::connections_scrambled);
@@ -159,7 +159,7 @@ fn established_hardened(
     };
     scr.hold_tx();
     scr.key_joins();
-    scr.activate_hardened(session);
+    scr.activate_hardened(net, session);
 }
 
 /// An ephemeral keypair for a handshake, counted by where it came from.

@@ -8,7 +8,7 @@
 //! context, with the hook's arguments in the x86-64 argument registers.
 
 use core::ffi::c_int;
-use core::mem::{align_of, offset_of, size_of};
+use core::mem::{align_of, offset_of, size_of, MaybeUninit};
 use core::sync::atomic::{AtomicU8, Ordering};
 use kernel::{bindings, c_str, prelude::*};
 
@@ -122,13 +122,19 @@ impl Scramble<'_> {
     }
 
     /// Latches the connection scrambled, with the initial state of each
-    /// direction.
-    pub(crate) fn activate(&mut self, tx: State, rx: State) {
+    /// direction, in the namespace `net`.
+    pub(crate) fn activate(&mut self, net: &NetState, tx: State, rx: State) {
         // SAFETY: `tx` and `rx` are fields of the exclusively borrowed
-        // state.
+        // state; `priv_` is large and aligned enough for `Private`
+        // (asserted below) and holds no live value: the connection is not
+        // active.
         unsafe {
             *direction(&mut self.0.tx) = tx;
             *direction(&mut self.0.rx) = rx;
+            private(self.0).write(Private {
+                net,
+                hardened: MaybeUninit::uninit(),
+            });
         }
         // SAFETY: a valid, exclusively borrowed `u8`.  The release store
         // pairs with the core's smp_load_acquire() in
@@ -152,16 +158,20 @@ impl Scramble<'_> {
         self.0.passive != 0
     }
 
-    /// Latches the connection hardened, with its session.
-    pub(crate) fn activate_hardened(&mut self, session: Session) {
+    /// Latches the connection hardened, with its session, in the
+    /// namespace `net`.
+    pub(crate) fn activate_hardened(&mut self, net: &NetState, session: Session) {
         let state = HardenedState {
             rx: session,
             tx: None,
         };
-        // SAFETY: `priv_` is large and aligned enough for `HardenedState`
-        // (asserted below) and holds no live value yet: the connection is
-        // not active.
-        unsafe { core::ptr::write(hardened_state(self.0), state) };
+        // SAFETY: as in `activate()`.
+        unsafe {
+            private(self.0).write(Private {
+                net,
+                hardened: MaybeUninit::new(state),
+            })
+        };
         // SAFETY: as in `activate()`; the value 2 says which state `priv_`
         // holds.
         unsafe { AtomicU8::from_ptr(&mut self.0.active).store(2, Ordering::Release) };
@@ -226,15 +236,51 @@ pub(crate) struct HardenedState {
     tx: Option<Sender>,
 }
 
+/// What the module keeps in the `priv_` area of an active connection's
+/// `struct mptcp_scramble`, written once at activation.
+#[repr(C)]
+struct Private {
+    /// The state of the connection's namespace, for the data path hooks'
+    /// counters without a lookup per call.  A socket holds a reference to
+    /// its namespace, whose state lives until the namespace goes.
+    net: *const NetState,
+    /// With `active == 2` only.
+    hardened: MaybeUninit<HardenedState>,
+}
+
 const _: () = {
-    assert!(size_of::<HardenedState>() <= bindings::MPTCP_SCRAMBLE_PRIV_LEN as usize);
-    assert!(align_of::<HardenedState>() <= 8);
+    assert!(size_of::<Private>() <= bindings::MPTCP_SCRAMBLE_PRIV_LEN as usize);
+    assert!(align_of::<Private>() <= 8);
     assert!(offset_of!(bindings::mptcp_scramble, priv_) % 8 == 0);
 };
 
+/// The `Private` place in `scr`'s `priv_` area.
+fn private(scr: *mut bindings::mptcp_scramble) -> *mut Private {
+    // The place of a field, no access: no `unsafe` needed beyond the
+    // caller's own.
+    scr.wrapping_byte_add(offset_of!(bindings::mptcp_scramble, priv_))
+        .cast()
+}
+
 /// The `HardenedState` place in `scr`'s `priv_` area.
-fn hardened_state(scr: &mut bindings::mptcp_scramble) -> *mut HardenedState {
-    core::ptr::addr_of_mut!(scr.priv_).cast()
+fn hardened_state(scr: *mut bindings::mptcp_scramble) -> *mut HardenedState {
+    private(scr)
+        .wrapping_byte_add(offset_of!(Private, hardened))
+        .cast()
+}
+
+/// The state of an active connection's namespace, as activation recorded
+/// it.
+///
+/// # Safety
+///
+/// `scr` is the `struct mptcp_scramble` of a live, active msk; the
+/// reference must not outlive it.
+unsafe fn net_of_active<'a>(scr: *mut bindings::mptcp_scramble) -> &'a NetState {
+    // SAFETY: an active connection's `priv_` holds the `Private` its
+    // activation wrote, before the release store of `active` that let the
+    // data path run; the namespace outlives the socket (see `Private`).
+    unsafe { &*(*private(scr)).net }
 }
 
 /// Writes a preamble for the worker (see `Scramble::send_preamble`).
@@ -324,10 +370,10 @@ unsafe extern "C" fn established(_: *mut bindings::kprobe, regs: *mut bindings::
 /// a kernel copy in the send queue that no subflow can see yet.
 unsafe extern "C" fn tx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
     // SAFETY: kprobes pass the registers at entry of the probed function.
-    let [sk, scr, data, len, _] = args(unsafe { &*regs });
+    let [_, scr, data, len, _] = args(unsafe { &*regs });
     let scr = scr as *mut bindings::mptcp_scramble;
-    // SAFETY: the hook's contract: `sk` is the live msk, `scr` its active
-    // state, of which the tx direction is only used under the socket lock
+    // SAFETY: the hook's contract: `scr` is the active state of a live
+    // msk, of which the tx direction is only used under the socket lock
     // this hook runs under; `data` is `len` bytes of kernel memory no one
     // else reads or writes now.
     let (net, dir, data) = unsafe {
@@ -335,17 +381,14 @@ unsafe extern "C" fn tx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
             // `priv_` holds a `HardenedState` (`activate_hardened()`);
             // the send side is this hook's alone, and was installed
             // before the core released the hold that let these bytes in.
-            match &mut (*(*scr).priv_.as_mut_ptr().cast::<HardenedState>()).tx {
-                Some(sender) => Some(TxState::Hardened(sender)),
-                None => None,
-            }
+            (*hardened_state(scr)).tx.as_mut().map(TxState::Hardened)
         } else {
             Some(TxState::Paper(direction(core::ptr::addr_of_mut!(
                 (*scr).tx
             ))))
         };
         (
-            net_of(sk),
+            net_of_active(scr),
             dir,
             core::slice::from_raw_parts_mut(data as *mut u8, len as usize),
         )
@@ -364,7 +407,7 @@ unsafe extern "C" fn tx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
 /// lock, on memory this connection alone owns.
 unsafe extern "C" fn rx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
     // SAFETY: kprobes pass the registers at entry of the probed function.
-    let [sk, scr, data, len, event] = args(unsafe { &*regs });
+    let [_, scr, data, len, event] = args(unsafe { &*regs });
     let scr = scr as *mut bindings::mptcp_scramble;
     let event = match event as u32 {
         bindings::mptcp_scramble_rx_event_MPTCP_SCRAMBLE_RX_DATA if data != 0 => {
@@ -376,21 +419,16 @@ unsafe extern "C" fn rx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
         bindings::mptcp_scramble_rx_event_MPTCP_SCRAMBLE_RX_DROPPED => RxEvent::Dropped,
         _ => RxEvent::Unknown,
     };
-    // SAFETY: the hook's contract: `sk` is the live msk, `scr` its active
-    // state, of which the rx direction is only used under the data lock
+    // SAFETY: the hook's contract: `scr` is the active state of a live
+    // msk, of which the rx direction is only used under the data lock
     // this hook runs under.
-    let net = unsafe { net_of(sk) };
+    let net = unsafe { net_of_active(scr) };
     let data = matches!(event, RxEvent::Data(_));
     // SAFETY: as above; `active` is only written before the data path runs.
     if unsafe { (*scr).active } == 2 {
         // SAFETY: `priv_` holds a `HardenedState`, whose receive side is
         // this hook's alone (data lock); `scr` is valid for the call.
-        let (state, scr) = unsafe {
-            (
-                &mut *(*scr).priv_.as_mut_ptr().cast::<HardenedState>(),
-                &mut *scr,
-            )
-        };
+        let (state, scr) = unsafe { (&mut *hardened_state(scr), &mut *scr) };
         match event {
             RxEvent::Data(bytes) => {
                 let reply = conn::rx_hardened(net, &mut state.rx, bytes);
