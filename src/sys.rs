@@ -73,3 +73,18 @@ pub(crate) fn cond_resched() {
     // SAFETY: `__cond_resched()` may sleep; callers are in process context.
     unsafe { bindings::__cond_resched() };
 }
+
+/// Sleeps for at least `ms` milliseconds (process context only).
+pub(crate) fn msleep(ms: u32) {
+    // SAFETY: `msleep()` may sleep; callers are in process context.
+    unsafe { bindings::msleep(ms) };
+}
+
+/// The calling task's umask (fs/fs_struct.c): a cheap exported kernel
+/// function with an ftrace call site, that the self-benchmark puts a
+/// kprobe on to time a kprobe hit.  Process context only.
+pub(crate) fn current_umask() -> i32 {
+    // SAFETY: `current_umask()` reads `current->fs`, which every task
+    // that can write a sysctl has.
+    unsafe { bindings::current_umask() }
+}

@@ -131,7 +131,7 @@ test_proc_lists_every_counter() {
 }
 
 test_bench_sysctl_logs_throughput() {
-	local line
+	local line lines
 	scr_load || return
 	if write_once /proc/sys/net/mptcp_scramble/bench 2; then
 		scr_fail "bench accepted 2"
@@ -139,12 +139,19 @@ test_bench_sysctl_logs_throughput() {
 	fi
 	scr_mark_dmesg
 	write_once /proc/sys/net/mptcp_scramble/bench 1 || scr_fail "bench run failed" || return
-	line=$(scr_dmesg_since_mark | grep 'mptcp_scramble: bench:') || scr_fail "no bench line logged" || return
-	scr_diag "${line#*] }"
+	lines=$(scr_dmesg_since_mark | grep 'mptcp_scramble: bench:') || scr_fail "no bench line logged" || return
+	while IFS= read -r line; do scr_diag "${line#*] }"; done <<< "$lines"
 	# The hardened mode's keypair pool was filled at load (nothing takes
 	# from it here).
-	[[ $line == *"keypairs ready 64/64, taken valid"* ]] ||
-		scr_fail "the keypair pool is not full, or its keypair is wrong"
+	[[ $lines == *"keypairs ready 64/64, taken valid"* ]] ||
+		scr_fail "the keypair pool is not full, or its keypair is wrong" || return
+	[[ $lines =~ "two passes paper "[0-9]+" hardened "[0-9]+", one pass ("[0-9]+" KiB blocks) paper "[0-9]+" hardened "[0-9]+ ]] ||
+		scr_fail "no rx copy figures" || return
+	# The kprobe timing: its handler ran for every timed call, and the
+	# test kernels put an entry kprobe on ftrace, as distro kernels do.
+	[[ $lines == *"every call hit"* ]] || scr_fail "the benchmark's kprobe missed calls" || return
+	[[ $lines =~ "ns added per call: ftrace "-?[0-9]+", int3 trap "(-?[0-9]+|n/a)", optimized "(-?[0-9]+|n/a) ]] ||
+		scr_fail "no kprobe figures, or no ftrace-based kprobe"
 }
 
 scr_ktap_header

@@ -84,7 +84,8 @@ impl Kprobe {
     /// Puts a kprobe on the entry of `symbol` (where `placement` says),
     /// calling `pre` each time the function is entered.  `pre` runs in
     /// the probed function's context with preemption disabled: it must
-    /// not sleep.  Each slot serves one registration per module load.
+    /// not sleep.  A slot serves one registration at a time; it can be
+    /// registered again once the [`Kprobe`] is dropped.
     pub(crate) fn register(
         slot: &'static Slot,
         symbol: &'static CStr,
