@@ -75,17 +75,25 @@ pub fn handshake(prologue: &[u8], client_e: &[u8; 32], server_e: &[u8; 32]) -> R
     // transport messages.
     let (mut i, mut r, msg1, msg2) = run()?;
     let h = i.get_handshake_hash().to_vec();
-    ensure!(h == r.get_handshake_hash(), "snow's two ends disagree on the handshake hash");
+    ensure!(
+        h == r.get_handshake_hash(),
+        "snow's two ends disagree on the handshake hash"
+    );
     let (k1, k2) = i.dangerously_get_raw_split();
-    ensure!((k1, k2) == r.dangerously_get_raw_split(), "snow's two ends disagree on the split");
+    ensure!(
+        (k1, k2) == r.dangerously_get_raw_split(),
+        "snow's two ends disagree on the split"
+    );
     let (i, r, _, _) = run()?;
     let mut it = i.into_transport_mode()?;
     let mut rt = r.into_transport_mode()?;
     let mut confirm = [0u8; 16];
     let n = it.write_message(&[], &mut confirm)?;
     ensure!(n == 16);
-    rt.read_message(&confirm, &mut []).context("snow's responder rejects the confirmation")?;
-    let join = |k: &[u8]| u64::from_be_bytes(hmac(k, JOIN_LABEL, &h)[..8].try_into().expect("8 bytes"));
+    rt.read_message(&confirm, &mut [])
+        .context("snow's responder rejects the confirmation")?;
+    let join =
+        |k: &[u8]| u64::from_be_bytes(hmac(k, JOIN_LABEL, &h)[..8].try_into().expect("8 bytes"));
     Ok(Case {
         prologue: prologue.to_vec(),
         client_e: *client_e,
@@ -112,7 +120,10 @@ pub fn keystream(key: &[u8; 32], offset: u64, len: usize) -> Vec<u8> {
 }
 
 fn bytes32(seed: u8) -> [u8; 32] {
-    core::array::from_fn(|i| seed.wrapping_mul(37).wrapping_add((i as u8).wrapping_mul(11)))
+    core::array::from_fn(|i| {
+        seed.wrapping_mul(37)
+            .wrapping_add((i as u8).wrapping_mul(11))
+    })
 }
 
 /// The fixed cases: a prologue as the kernel builds it (keys
@@ -133,4 +144,3 @@ pub fn cases() -> Result<Vec<Case>> {
 
 /// Offset of the keystream known answer: inside block 2, running into 3.
 pub const KS_OFFSET: u64 = 150;
-

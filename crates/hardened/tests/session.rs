@@ -101,7 +101,9 @@ proptest! {
 #[test]
 fn no_send_side_before_the_keys() {
     let (mut client, _) = Session::client(&C, &[0; PROLOGUE_LEN], &keypair(1));
-    let out = client.rx(&C, &mut [0u8; 10], || None).expect("part of message 2");
+    let out = client
+        .rx(&C, &mut [0u8; 10], || None)
+        .expect("part of message 2");
     assert!(out.sender.is_none() && out.owned == 10 && out.send_len == 0);
 }
 

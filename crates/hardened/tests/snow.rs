@@ -13,20 +13,41 @@ use proptest::prelude::*;
 const C: RustCrypto = RustCrypto;
 
 fn public(e: &[u8; 32]) -> [u8; 32] {
-    C.x25519(e, &BASE_POINT).expect("a clamped scalar times the base point is not zero")
+    C.x25519(e, &BASE_POINT)
+        .expect("a clamped scalar times the base point is not zero")
 }
 
 fn same_keys(a: &Keys, b: &Keys) -> bool {
-    (a.handshake_hash, a.confirm, a.stream_c2s, a.stream_s2c, a.join_client, a.join_server)
-        == (b.handshake_hash, b.confirm, b.stream_c2s, b.stream_s2c, b.join_client, b.join_server)
+    (
+        a.handshake_hash,
+        a.confirm,
+        a.stream_c2s,
+        a.stream_s2c,
+        a.join_client,
+        a.join_server,
+    ) == (
+        b.handshake_hash,
+        b.confirm,
+        b.stream_c2s,
+        b.stream_s2c,
+        b.join_client,
+        b.join_server,
+    )
 }
 
 /// Both ends of the project's handshake; asserts they agree.
-fn ours(prologue: &[u8; PROLOGUE_LEN], ce: &[u8; 32], se: &[u8; 32]) -> ([u8; MSG1_LEN], [u8; MSG2_LEN], Keys) {
+fn ours(
+    prologue: &[u8; PROLOGUE_LEN],
+    ce: &[u8; 32],
+    se: &[u8; 32],
+) -> ([u8; MSG1_LEN], [u8; MSG2_LEN], Keys) {
     let (init, msg1) = Initiator::start(&C, prologue, ce, &public(ce));
     let (msg2, server) = respond(&C, prologue, se, &public(se), &msg1).expect("server side");
     let client = init.finish(&C, &msg2).expect("client side");
-    assert!(same_keys(&client, &server), "the two ends derived different keys");
+    assert!(
+        same_keys(&client, &server),
+        "the two ends derived different keys"
+    );
     assert!(server.confirm_matches(&C, &client.confirm));
     (msg1, msg2, client)
 }
@@ -36,11 +57,23 @@ fn check_against_snow(prologue: [u8; PROLOGUE_LEN], ce: [u8; 32], se: [u8; 32]) 
     let (msg1, msg2, k) = ours(&prologue, &ce, &se);
     assert_eq!(hex::encode(msg1), hex::encode(&o.msg1), "message 1");
     assert_eq!(hex::encode(msg2), hex::encode(&o.msg2), "message 2");
-    assert_eq!(hex::encode(k.handshake_hash), hex::encode(&o.handshake_hash), "handshake hash");
-    assert_eq!(hex::encode(k.confirm), hex::encode(&o.confirm), "confirmation");
+    assert_eq!(
+        hex::encode(k.handshake_hash),
+        hex::encode(&o.handshake_hash),
+        "handshake hash"
+    );
+    assert_eq!(
+        hex::encode(k.confirm),
+        hex::encode(&o.confirm),
+        "confirmation"
+    );
     assert_eq!(k.stream_c2s, o.stream_c2s, "client-to-server stream key");
     assert_eq!(k.stream_s2c, o.stream_s2c, "server-to-client stream key");
-    assert_eq!((k.join_client, k.join_server), (o.join_client, o.join_server), "join keys");
+    assert_eq!(
+        (k.join_client, k.join_server),
+        (o.join_client, o.join_server),
+        "join keys"
+    );
 }
 
 #[test]
@@ -119,7 +152,8 @@ fn man_in_the_middle_gives_each_end_other_keys() {
     let (ce, se, me) = ([1u8; 32], [2u8; 32], [5u8; 32]);
     let (init, _msg1) = Initiator::start(&C, &p, &ce, &public(&ce));
     let (m_init, m_msg1) = Initiator::start(&C, &p, &me, &public(&me));
-    let (msg2, server) = respond(&C, &p, &se, &public(&se), &m_msg1).expect("server with the attacker");
+    let (msg2, server) =
+        respond(&C, &p, &se, &public(&se), &m_msg1).expect("server with the attacker");
     let _ = m_init.finish(&C, &msg2).expect("attacker with the server");
     let (m_msg2, _) = respond(&C, &p, &me, &public(&me), &_msg1).expect("attacker with the client");
     let client = init.finish(&C, &m_msg2).expect("client with the attacker");
@@ -131,7 +165,8 @@ fn man_in_the_middle_gives_each_end_other_keys() {
 fn other_prologue_is_refused() {
     let (ce, se) = ([1u8; 32], [2u8; 32]);
     let (init, msg1) = Initiator::start(&C, &[1u8; PROLOGUE_LEN], &ce, &public(&ce));
-    let (msg2, _) = respond(&C, &[2u8; PROLOGUE_LEN], &se, &public(&se), &msg1).expect("server side");
+    let (msg2, _) =
+        respond(&C, &[2u8; PROLOGUE_LEN], &se, &public(&se), &msg1).expect("server side");
     assert_eq!(init.finish(&C, &msg2).err(), Some(Error::BadMessage2));
 }
 
@@ -147,7 +182,10 @@ fn primitives_match_the_rfcs() {
     let h = |s: &str| hex::decode(s).expect("hex");
     let x: [u8; 32] = h(oracle::RFC7748[0]).try_into().expect("32");
     let u: [u8; 32] = h(oracle::RFC7748[1]).try_into().expect("32");
-    assert_eq!(C.x25519(&x, &u).map(hex::encode), Some(oracle::RFC7748[2].to_string()));
+    assert_eq!(
+        C.x25519(&x, &u).map(hex::encode),
+        Some(oracle::RFC7748[2].to_string())
+    );
     let key: [u8; 32] = h(oracle::RFC8439_KEY).try_into().expect("32");
     let nonce: [u8; 12] = h(oracle::RFC8439_NONCE).try_into().expect("12");
     let mut buf = oracle::RFC8439_PLAIN[..64].to_vec();
@@ -160,12 +198,18 @@ fn generated(what: &str) -> String {
         .arg(what)
         .output()
         .expect("run hardened-vectors");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
 fn repo_file(path: &str) -> String {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 

@@ -79,7 +79,9 @@ struct Bench {
 }
 
 fn aead_key(alg: &'static aead::Algorithm) -> LessSafeKey {
-    LessSafeKey::new(UnboundKey::new(alg, &[0x42; 32][..alg.key_len()]).expect("key length of the algorithm"))
+    LessSafeKey::new(
+        UnboundKey::new(alg, &[0x42; 32][..alg.key_len()]).expect("key length of the algorithm"),
+    )
 }
 
 impl Bench {
@@ -112,7 +114,11 @@ impl Bench {
                 self.offset += buf.len() as u64;
             }
             Case::Aes128Gcm | Case::ChaCha20Poly1305 => {
-                let key = if matches!(case, Case::Aes128Gcm) { &self.aes } else { &self.chacha };
+                let key = if matches!(case, Case::Aes128Gcm) {
+                    &self.aes
+                } else {
+                    &self.chacha
+                };
                 let mut n = [0u8; 12];
                 n[4..].copy_from_slice(&self.seq.to_be_bytes());
                 self.seq += 1;
@@ -201,9 +207,13 @@ fn print_summary(sizes: &[(usize, &str)]) {
         "size", "scr fast", "hardened", "x/scr", "aes-gcm", "x/scr", "chachapoly", "x/scr"
     );
     for &(len, label) in sizes {
-        let [scr, hard, aes, chacha] =
-            [Case::ScrambleFast, Case::Hardened, Case::Aes128Gcm, Case::ChaCha20Poly1305]
-                .map(|case| gigabytes_per_second(case, len));
+        let [scr, hard, aes, chacha] = [
+            Case::ScrambleFast,
+            Case::Hardened,
+            Case::Aes128Gcm,
+            Case::ChaCha20Poly1305,
+        ]
+        .map(|case| gigabytes_per_second(case, len));
         println!(
             "{label:>6} | {scr:>8.2} | {hard:>8.2} {:>5.2}x | {aes:>8.2} {:>5.2}x | {chacha:>8.2} {:>5.2}x",
             hard / scr,

@@ -60,9 +60,15 @@ fn kat() -> Result<String> {
     let mut cc = chacha20::ChaCha20::new(h(RFC8439_KEY)[..].into(), h(RFC8439_NONCE)[..].into());
     cc.seek(u64::from(RFC8439_COUNTER) * 64);
     cc.apply_keystream(&mut cipher);
-    ensure!(cipher[..] == h(RFC8439_CIPHER64)[..], "chacha20 disagrees with RFC 8439 section 2.4.2");
     ensure!(
-        x25519_dalek::x25519(h(RFC7748[0]).try_into().expect("32"), h(RFC7748[1]).try_into().expect("32"))[..]
+        cipher[..] == h(RFC8439_CIPHER64)[..],
+        "chacha20 disagrees with RFC 8439 section 2.4.2"
+    );
+    ensure!(
+        x25519_dalek::x25519(
+            h(RFC7748[0]).try_into().expect("32"),
+            h(RFC7748[1]).try_into().expect("32")
+        )[..]
             == h(RFC7748[2])[..],
         "x25519-dalek disagrees with RFC 7748 section 5.2"
     );
