@@ -256,7 +256,8 @@ impl core::fmt::Display for Ns {
 /// Times calls of [`PROBE_TARGET`] without a kprobe, with one on its
 /// ftrace call site, and with one past it: an int3 trap at first, a jump
 /// once the kprobe optimizer has run (the three kinds the hooks' kprobes
-/// can be, docs/design.md "Kprobes").  Process context: it sleeps.
+/// can be, docs/design.md "The kprobe handlers' context").  Process
+/// context: it sleeps.
 fn kprobe_cost() -> Result<KprobeCost> {
     let mut calls = 0u64;
     let base = best_ns_per_call(&mut 0);

@@ -91,10 +91,15 @@ impl Counters {
     }
 
     /// Calls `f` with each counter's name and current value (the sum over
-    /// the CPUs), in declaration order.
+    /// the CPUs), in declaration order.  The CPUs' copies are read one
+    /// after another, so `connections_live` read while a connection came
+    /// up on one CPU and went on another can sum to "minus one" for a
+    /// moment: such a sum (past `i64::MAX`, which no count reaches) shows
+    /// as 0.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&CStr, u64)) {
         for (i, name) in NAMES.iter().enumerate() {
-            f(name, self.0.sum(i));
+            let sum = self.0.sum(i);
+            f(name, if sum > i64::MAX as u64 { 0 } else { sum });
         }
     }
 }
