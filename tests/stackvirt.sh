@@ -290,9 +290,13 @@ stop_daemon() {
 # capture NAME: every frame the host sends into the LAN, with link-layer
 # headers, to $SCR_TMP/NAME.pcap until capture_stop.
 CAP_PID=
+CAP_DROPPED=
+# A 32 MiB capture buffer (-B, KiB): the MPTCP case's joins move
+# megabytes at the emulated CPU's speed, and a capture that falls behind
+# loses frames the checks count (capture_stop says how many).
 capture() {
 	rm -f "$SCR_TMP/$1.pcap"
-	ip netns exec "$LAN" timeout 600 tcpdump --immediate-mode -Q in -i lh -s 0 -U -n \
+	ip netns exec "$LAN" timeout 600 tcpdump --immediate-mode -Q in -i lh -s 0 -B 32768 -U -n \
 		-w "$SCR_TMP/$1.pcap" 2> "$SCR_TMP/$1.tcpdump.log" &
 	CAP_PID=$!
 	CAP_NAME=$1
@@ -305,6 +309,9 @@ capture_stop() {
 	kill -INT "$CAP_PID" 2>/dev/null
 	wait "$CAP_PID" 2>/dev/null
 	tcpdump -e -n -r "$SCR_TMP/$CAP_NAME.pcap" > "$SCR_TMP/$CAP_NAME.txt" 2>/dev/null
+	# "N packets dropped by kernel", printed when tcpdump exits.
+	CAP_DROPPED=$(awk '/dropped by kernel/ { print $1 }' "$SCR_TMP/$CAP_NAME.tcpdump.log")
+	((${CAP_DROPPED:-0} == 0)) || scr_diag "capture $CAP_NAME: ${CAP_DROPPED} frames dropped by the kernel"
 }
 
 # ---------------------------------------------------------------- cases
@@ -1143,8 +1150,8 @@ lan_joins() {
 	joins=$(grep -c " > ${2//./\\.}\.$MPTCP_PORT: Flags \[S\].*mptcp [0-9]* join" "$SCR_TMP/$1.txt")
 	scr_diag "joins to $2 on the LAN from: $(tr '\n' ';' <<< "$pairs") counters: $(ctl counters | grep '^mptcp_' | tr '\n' ' ')"
 	[[ $(grep -c . <<< "$pairs") == "$3" && $joins == "$3" ]] ||
-		scr_fail "$joins MP_JOINs from $(grep -c . <<< "$pairs") (MAC, IP) pairs on the LAN, want $3 from $3;" \
-			"the daemon said: $(grep 'MPTCP [0-9a-f]*: ' "$SCR_TMP/stackvirtd.log" | tail -n 4 | tr '\n' ' ')" || rc=1
+		scr_fail "$joins MP_JOINs from $(grep -c . <<< "$pairs") (MAC, IP) pairs on the LAN, want $3 from $3" \
+			"(the capture lost ${CAP_DROPPED:-0} frames); the daemon said: $(grep 'MPTCP [0-9a-f]*: ' "$SCR_TMP/stackvirtd.log" | tail -n 4 | tr '\n' ' ')" || rc=1
 	while read -r mac ip; do
 		[[ -n $ip ]] || continue
 		pseudonyms | grep -q " $mac $ip " || scr_fail "a join from $ip ($mac), no pseudonym's pair" || rc=1
