@@ -234,6 +234,7 @@ mod hardened {
 }
 
 #[path = "../../../src/hardened_kat.rs"]
+#[rustfmt::skip]
 mod hardened_kat;
 
 #[test]
