@@ -311,15 +311,17 @@ scr_counter_ge() {
 	v=$(scr_counter "${@:1:$#-1}") && ((v >= ${!#}))
 }
 
-# scr_shape RATE: limit both directions of every path to RATE (a tc rate,
-# e.g. 100mbit), so transfers last long enough for MP_JOIN subflows to
-# come up; scr_shape off removes the limit.
+# scr_shape RATE [NETEM-OPTION...]: limit both directions of every path to
+# RATE (a tc rate, e.g. 100mbit), so transfers last long enough for
+# MP_JOIN subflows to come up; scr_shape off removes the limit.  netem
+# queues 1000 packets by default and drops what does not fit (for
+# example "limit 10000" makes the queue longer).
 scr_shape() {
 	local ns dev
 	for ns in "$SCR_CLI" "$SCR_SRV"; do
 		for dev in $(ip -n "$ns" -o link show type veth | awk -F'[ :@]+' '{ print $2 }'); do
 			tc -n "$ns" qdisc del dev "$dev" root 2>/dev/null
-			[[ $1 == off ]] || tc -n "$ns" qdisc add dev "$dev" root netem rate "$1"
+			[[ $1 == off ]] || tc -n "$ns" qdisc add dev "$dev" root netem rate "$@"
 		done
 	done
 }
