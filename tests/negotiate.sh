@@ -60,7 +60,7 @@ configure() {
 # The counters each end is checked on: /proc/net/mptcp_scramble's, then
 # the MIB's.
 COUNTERS=(connections_scrambled connections_plain peer_no_offer refused downgrades)
-MIBS=(MPTcpExtScrambleRefused MPTcpExtScrambleDowngrade)
+MIBS=(MPTcpExtScrambleRefused MPTcpExtScrambleDowngrade MPTcpExtMPFastcloseRx)
 declare -A before after
 
 # counters_of cli|srv: every counter of that end, /proc's and the MIB's,
