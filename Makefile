@@ -66,8 +66,10 @@ test-long: tools
 	@DEBUG=0 $(MAKE) --no-print-directory module selftests
 	@scripts/vm --timeout 3600 -- tests/run upstream.sh@paper datapath.sh@hardened
 
+# The guest does not inherit the host's environment: pass the knobs on.
 bench: module tools
-	@scripts/vm --timeout 3600 --rwdir results -- scripts/bench results
+	@scripts/vm --timeout 3600 --rwdir results -- \
+		env RUNS="$${RUNS:-}" SECTIONS="$${SECTIONS:-}" scripts/bench results
 
 security: module tools
 	@scripts/vm --rwdir results -- scripts/security results
