@@ -17,6 +17,7 @@ use core::{
 use kernel::{bindings, c_str, prelude::*};
 
 use crate::{
+    conn::Piece,
     hardened::{wipe, Crypto, Keystream, BASE_POINT},
     keypool,
     scrambler::{State, SEED_LEN},
@@ -38,20 +39,19 @@ fn mb_per_s(bytes: usize, ns: i64) -> u64 {
     (bytes as u64).saturating_mul(1000) / (ns.max(1) as u64)
 }
 
-/// What a copying rx hook would copy and transform at a time: one page,
-/// a fragment of the copied skb, which stays in the L1 cache between the
-/// two.
+/// What the rx hook copies and transforms at a time: one piece, at most
+/// a page of the fresh pages that replace an skb's frags, which stays in
+/// the L1 cache between the two.
 const COPY_BLOCK: usize = 4096;
 
 /// Copies `src` into `dst` (of the same length) a block at a time and
 /// applies `f` to each block of `dst` while it is in the cache: the one
-/// pass over received data that making an skb private and descrambling it
-/// could be (issue 15), against the two the rx path makes now
-/// (`skb_copy_ubufs()`, then the hook in place).
+/// pass over received data in which the rx hook makes an skb private and
+/// descrambles it (patch 15, `conn::Piece`), against the two the rx path
+/// made before (`skb_copy_ubufs()`, then the hook in place).
 fn copy_through(src: &[u8], dst: &mut [u8], mut f: impl FnMut(&mut [u8])) {
-    for (s, d) in src.chunks(COPY_BLOCK).zip(dst.chunks_mut(COPY_BLOCK)) {
-        d.copy_from_slice(s);
-        f(d);
+    for (src, dst) in src.chunks(COPY_BLOCK).zip(dst.chunks_mut(COPY_BLOCK)) {
+        f(Piece::Shared { src, dst }.into_private().0);
     }
 }
 

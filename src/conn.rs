@@ -9,7 +9,7 @@ use kernel::prelude::*;
 use crate::{
     counters::Counter,
     hardened::{self, Keypair, Sender, Session},
-    hooks::Scramble,
+    hooks::{Pieces, Scramble},
     keypool,
     netns::NetState,
     scrambler::{seed_with, State},
@@ -18,15 +18,42 @@ use crate::{
 
 /// What the rx hook reports.
 pub(crate) enum RxEvent<'a> {
-    /// Bytes that joined the in-order receive stream, to descramble in
-    /// place.
-    Data(&'a mut [u8]),
-    /// An skb was copied to make its data private.
+    /// The new bytes of one skb, which joined the in-order receive stream,
+    /// in stream order: to make private and descramble.
+    Pieces(Pieces<'a>),
+    /// An skb was linearized to make its data private.
     Copied,
-    /// An skb was dropped: no memory for that copy.
+    /// An skb was dropped: no memory to make it private.
     Dropped,
     /// An event this module does not know (a newer patch series).
     Unknown,
+}
+
+/// A run of received bytes, as `struct mptcp_scramble_rx_piece` describes
+/// it (`include/net/mptcp_scramble.h`).
+pub(crate) enum Piece<'a> {
+    /// Bytes that are the connection's alone: descramble them in place.
+    Private(&'a mut [u8]),
+    /// Bytes that may be shared (`src`), and the fresh memory of the same
+    /// length (`dst`) that replaces them in the skb: copy, then descramble
+    /// the copy while it is in the cache.
+    Shared { src: &'a [u8], dst: &'a mut [u8] },
+}
+
+impl<'a> Piece<'a> {
+    /// The piece's bytes in memory the connection owns, copied there if
+    /// they were shared, and whether they were.
+    pub(crate) fn into_private(self) -> (&'a mut [u8], bool) {
+        match self {
+            Piece::Private(data) => (data, false),
+            Piece::Shared { src, dst } => {
+                let len = src.len().min(dst.len());
+                let dst = &mut dst[..len];
+                dst.copy_from_slice(&src[..len]);
+                (dst, true)
+            }
+        }
+    }
 }
 
 /// A transform a connection can be scrambled with: the mode byte of the
@@ -259,26 +286,41 @@ impl core::fmt::Display for Hex<'_> {
     }
 }
 
-/// Bytes joined the receive stream, or an skb had to be copied first.
+/// An skb's bytes joined the receive stream of a connection in the
+/// paper's mode: copy each shared piece and descramble it in one pass.
+/// Or an skb had to be linearized first, or was dropped.
 pub(crate) fn rx(net: &NetState, state: &mut State, event: RxEvent<'_>) {
     let counters = &net.counters;
     match event {
-        RxEvent::Data(data) => {
-            state.descramble(data);
-            counters.add(Counter::bytes_descrambled, data.len() as u64);
+        RxEvent::Pieces(pieces) => {
+            let (mut bytes, mut copied) = (0, false);
+            for piece in pieces {
+                let (data, shared) = piece.into_private();
+                state.descramble(data);
+                bytes += data.len();
+                copied |= shared;
+            }
+            counters.add(Counter::bytes_descrambled, bytes as u64);
+            rx_copied(net, copied);
         }
-        RxEvent::Copied => counters.inc(Counter::rx_copies),
-        RxEvent::Dropped => counters.inc(Counter::rx_drops),
-        RxEvent::Unknown => {}
+        other => rx_event(net, other),
     }
 }
 
-/// An rx event without data (an skb copied or dropped).
+/// Counts an skb whose data a call of the rx hook copied to make it
+/// private, if `copied`.
+pub(crate) fn rx_copied(net: &NetState, copied: bool) {
+    if copied {
+        net.counters.inc(Counter::rx_copies);
+    }
+}
+
+/// An rx event without data (an skb linearized or dropped).
 pub(crate) fn rx_event(net: &NetState, event: RxEvent<'_>) {
     match event {
         RxEvent::Copied => net.counters.inc(Counter::rx_copies),
         RxEvent::Dropped => net.counters.inc(Counter::rx_drops),
-        RxEvent::Data(_) | RxEvent::Unknown => {}
+        RxEvent::Pieces(_) | RxEvent::Unknown => {}
     }
 }
 

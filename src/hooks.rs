@@ -403,17 +403,67 @@ unsafe extern "C" fn tx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
     0
 }
 
-/// `mptcp_scramble_hook_rx(sk, scr, data, len, event)`: under the msk data
-/// lock, on memory this connection alone owns.
+/// The pieces of one rx hook call (`struct mptcp_scramble_rx_piece`), as
+/// [`conn::Piece`]s.
+pub(crate) struct Pieces<'a> {
+    raw: core::slice::Iter<'a, bindings::mptcp_scramble_rx_piece>,
+}
+
+impl Pieces<'_> {
+    /// The `n` pieces at `pieces`.
+    ///
+    /// # Safety
+    ///
+    /// The rx hook's contract, for the duration of `'a`: `pieces` points
+    /// to `n` pieces; each piece's `len` bytes at `dst` are memory only
+    /// this call writes, and its `len` bytes at `src` are either the same
+    /// memory (`src == dst`) or memory no one writes and that overlaps no
+    /// piece's `dst`.
+    unsafe fn from_raw(pieces: *const bindings::mptcp_scramble_rx_piece, n: usize) -> Self {
+        Pieces {
+            // SAFETY: as the caller guarantees.
+            raw: unsafe { core::slice::from_raw_parts(pieces, n) }.iter(),
+        }
+    }
+}
+
+impl<'a> Iterator for Pieces<'a> {
+    type Item = conn::Piece<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let p = self.raw.next()?;
+        let len = p.len as usize;
+        // SAFETY: as `from_raw` requires: each piece is yielded once, so
+        // its `dst` is borrowed mutably once; `src` is only read.
+        Some(unsafe {
+            if core::ptr::eq(p.src, p.dst) {
+                conn::Piece::Private(core::slice::from_raw_parts_mut(p.dst, len))
+            } else {
+                conn::Piece::Shared {
+                    src: core::slice::from_raw_parts(p.src, len),
+                    dst: core::slice::from_raw_parts_mut(p.dst, len),
+                }
+            }
+        })
+    }
+}
+
+/// `mptcp_scramble_hook_rx(sk, scr, pieces, n, event)`: under the msk data
+/// lock; each piece's destination is memory this connection alone owns.
 unsafe extern "C" fn rx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
     // SAFETY: kprobes pass the registers at entry of the probed function.
-    let [_, scr, data, len, event] = args(unsafe { &*regs });
+    let [_, scr, pieces, n, event] = args(unsafe { &*regs });
     let scr = scr as *mut bindings::mptcp_scramble;
     let event = match event as u32 {
-        bindings::mptcp_scramble_rx_event_MPTCP_SCRAMBLE_RX_DATA if data != 0 => {
-            // SAFETY: the hook's contract: `data` is `len` bytes that
-            // joined the receive stream, private to this connection.
-            RxEvent::Data(unsafe { core::slice::from_raw_parts_mut(data as *mut u8, len as usize) })
+        bindings::mptcp_scramble_rx_event_MPTCP_SCRAMBLE_RX_PIECES if pieces != 0 => {
+            // SAFETY: the hook's contract: `n` pieces of an skb whose
+            // bytes joined the receive stream (see `Pieces::from_raw`).
+            RxEvent::Pieces(unsafe {
+                Pieces::from_raw(
+                    pieces as *const bindings::mptcp_scramble_rx_piece,
+                    n as usize,
+                )
+            })
         }
         bindings::mptcp_scramble_rx_event_MPTCP_SCRAMBLE_RX_COPIED => RxEvent::Copied,
         bindings::mptcp_scramble_rx_event_MPTCP_SCRAMBLE_RX_DROPPED => RxEvent::Dropped,
@@ -423,35 +473,14 @@ unsafe extern "C" fn rx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
     // msk, of which the rx direction is only used under the data lock
     // this hook runs under.
     let net = unsafe { net_of_active(scr) };
-    let data = matches!(event, RxEvent::Data(_));
+    let data = matches!(event, RxEvent::Pieces(_));
     // SAFETY: as above; `active` is only written before the data path runs.
     if unsafe { (*scr).active } == 2 {
         // SAFETY: `priv_` holds a `HardenedState`, whose receive side is
         // this hook's alone (data lock); `scr` is valid for the call.
         let (state, scr) = unsafe { (&mut *hardened_state(scr), &mut *scr) };
         match event {
-            RxEvent::Data(bytes) => {
-                let reply = conn::rx_hardened(net, &mut state.rx, bytes);
-                if reply.abort {
-                    // SAFETY: a valid field, read by C with READ_ONCE().
-                    unsafe { core::ptr::write_volatile(&mut scr.abort, 1) };
-                }
-                // SAFETY: as above.
-                unsafe { core::ptr::write_volatile(&mut scr.rx_owned, reply.owned as u32) };
-                if let Some((bytes, len, sender)) = reply.send {
-                    if let Some(sender) = sender {
-                        state.tx = Some(sender);
-                        // The keys exist: the join keys go with them, before
-                        // the preamble that releases the hold, after which
-                        // the core reads them (docs/design.md, "MP_JOIN").
-                        if let Some((local, remote)) = state.rx.join_keys() {
-                            scr.join_local_key = local;
-                            scr.join_remote_key = remote;
-                        }
-                    }
-                    set_preamble(scr, bytes.get(..len).unwrap_or(&[]), state.tx.is_some());
-                }
-            }
+            RxEvent::Pieces(pieces) => rx_hardened(net, state, scr, pieces),
             other => conn::rx_event(net, other),
         }
     } else {
@@ -466,6 +495,48 @@ unsafe extern "C" fn rx(_: *mut bindings::kprobe, regs: *mut bindings::pt_regs) 
         unsafe { handled(core::ptr::addr_of_mut!((*scr).rx_unhandled)) };
     }
     0
+}
+
+/// The pieces of one skb joined the receive stream of a hardened
+/// connection: copy each shared one and take it through the session in
+/// one pass; tell the core how many leading bytes were the peer's
+/// preamble, what to send, or to reset.
+fn rx_hardened(
+    net: &NetState,
+    state: &mut HardenedState,
+    scr: &mut bindings::mptcp_scramble,
+    pieces: Pieces<'_>,
+) {
+    let (mut owned, mut seen, mut copied) = (0usize, 0usize, false);
+    for piece in pieces {
+        let (bytes, shared) = piece.into_private();
+        copied |= shared;
+        let reply = conn::rx_hardened(net, &mut state.rx, bytes);
+        // The preamble only ever comes first in the stream.
+        if reply.abort || (reply.owned > 0 && owned != seen) {
+            // SAFETY: a valid field, read by C with READ_ONCE().
+            unsafe { core::ptr::write_volatile(&mut scr.abort, 1) };
+            break;
+        }
+        owned += reply.owned;
+        seen += bytes.len();
+        if let Some((bytes, len, sender)) = reply.send {
+            if let Some(sender) = sender {
+                state.tx = Some(sender);
+                // The keys exist: the join keys go with them, before the
+                // preamble that releases the hold, after which the core
+                // reads them (docs/design.md, "MP_JOIN").
+                if let Some((local, remote)) = state.rx.join_keys() {
+                    scr.join_local_key = local;
+                    scr.join_remote_key = remote;
+                }
+            }
+            set_preamble(scr, bytes.get(..len).unwrap_or(&[]), state.tx.is_some());
+        }
+    }
+    conn::rx_copied(net, copied);
+    // SAFETY: a valid field, read by C with READ_ONCE() after the call.
+    unsafe { core::ptr::write_volatile(&mut scr.rx_owned, owned as u32) };
 }
 
 /// `mptcp_scramble_hook_destroy(sk, scr)`: under the msk data lock, after the

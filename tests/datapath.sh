@@ -36,10 +36,11 @@ pattern_on_wire() {
 }
 
 test_ipv4_two_paths_intact_and_counted() {
-	local joins c0 s0 c1 s1 bytes=$((4 * MB))
+	local joins c0 s0 c1 s1 copies bytes=$((4 * MB))
 	joins=$(scr_joins)
 	c0=$(scr_counter "$SCR_CLI" bytes_scrambled)
 	s0=$(scr_counter "$SCR_SRV" bytes_descrambled)
+	copies=$(scr_counter "$SCR_SRV" rx_copies)
 	scr_shape 200mbit
 	scr_transfer v4 10.0.1.2:4000 --bytes "$bytes" --pattern digits || return
 	scr_shape off
@@ -48,6 +49,9 @@ test_ipv4_two_paths_intact_and_counted() {
 	s1=$(scr_counter "$SCR_SRV" bytes_descrambled)
 	((c1 - c0 == bytes)) || scr_fail "client scrambled $((c1 - c0)) bytes, sent $bytes" || return
 	((s1 - s0 == bytes)) || scr_fail "server descrambled $((s1 - s0)) bytes, received $bytes" || return
+	# over veth the server's skbs hold the client's send-queue pages: the
+	# rx hook must have copied them as it descrambled them
+	(($(scr_counter "$SCR_SRV" rx_copies) > copies)) || scr_fail "server copied no received skb" || return
 }
 
 test_ipv6_two_paths_intact() {
