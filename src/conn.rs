@@ -35,14 +35,16 @@ pub(crate) enum Piece<'a> {
     /// Bytes that are the connection's alone: descramble them in place.
     Private(&'a mut [u8]),
     /// Bytes that may be shared (`src`), and the fresh memory of the same
-    /// length (`dst`) that replaces them in the skb: copy, then descramble
-    /// the copy while it is in the cache.
+    /// length (`dst`) that replaces them in the skb: descramble `src` into
+    /// `dst` in one pass (the paper's mode), or copy it there and
+    /// decrypt the copy while it is in the cache (the hardened mode).
     Shared { src: &'a [u8], dst: &'a mut [u8] },
 }
 
 impl<'a> Piece<'a> {
     /// The piece's bytes in memory the connection owns, copied there if
-    /// they were shared, and whether they were.
+    /// they were shared, and whether they were: for a transform that can
+    /// only work in place.
     pub(crate) fn into_private(self) -> (&'a mut [u8], bool) {
         match self {
             Piece::Private(data) => (data, false),
@@ -295,15 +297,30 @@ pub(crate) fn rx(net: &NetState, state: &mut State, event: RxEvent<'_>) {
         RxEvent::Pieces(pieces) => {
             let (mut bytes, mut copied) = (0, false);
             for piece in pieces {
-                let (data, shared) = piece.into_private();
-                state.descramble(data);
-                bytes += data.len();
+                let (len, shared) = descramble_piece(state, piece);
+                bytes += len;
                 copied |= shared;
             }
             counters.add(Counter::bytes_descrambled, bytes as u64);
             rx_copied(net, copied);
         }
         other => rx_event(net, other),
+    }
+}
+
+/// Descrambles one piece in the paper's mode, a shared one into its
+/// destination in the same pass as the copy; returns its length and
+/// whether it was shared.
+pub(crate) fn descramble_piece(state: &mut State, piece: Piece<'_>) -> (usize, bool) {
+    match piece {
+        Piece::Private(data) => {
+            state.descramble(data);
+            (data.len(), false)
+        }
+        Piece::Shared { src, dst } => {
+            state.descramble_into(src, dst);
+            (src.len().min(dst.len()), true)
+        }
     }
 }
 

@@ -121,6 +121,16 @@ impl State {
         }
     }
 
+    /// Descrambles `src` into `dst`, one byte at a time, up to the end of
+    /// the shorter.
+    fn descramble_ref_into(&mut self, src: &[u8], dst: &mut [u8]) {
+        for (&c, out) in src.iter().zip(dst.iter_mut()) {
+            let plain = c ^ self.x;
+            self.step(plain);
+            *out = plain;
+        }
+    }
+
     /// Bytes to process one at a time before the next slot is 8-aligned.
     fn unaligned_head(&self, len: usize) -> usize {
         ((8 - self.next_slot() % 8) % 8).min(len)
@@ -167,9 +177,49 @@ impl State {
         let Some((rest, first)) = self.fast_start(buf, Self::descramble_ref) else {
             return;
         };
+        let (mut before, mut a_top) = self.descramble_start(first);
+        let (done, tail) = for_each_word(rest, &mut before, |chunk, word| {
+            let (plain, top) = descramble_word(load(chunk), word, a_top);
+            store(chunk, plain);
+            a_top = top;
+        });
+        self.descramble_finish(first, done, &before, a_top);
+        self.descramble_ref(tail);
+    }
 
-        // `before[k]` is for the ring word in slot `first + k`: oldest
-        // first now, and again after each whole ring of words.
+    /// Descrambles `src` into `dst` in one pass, eight bytes at a time, up
+    /// to the end of the shorter: what [`State::descramble`] would make of
+    /// a copy of `src`, without writing `src` or reading `dst`.  The rx
+    /// path copies received data to fresh pages this way
+    /// (docs/design.md, "Made private as it is descrambled").
+    pub fn descramble_into(&mut self, src: &[u8], dst: &mut [u8]) {
+        let len = src.len().min(dst.len());
+        let (src, dst) = (&src[..len], &mut dst[..len]);
+        if len < FAST_MIN_LEN {
+            self.descramble_ref_into(src, dst);
+            return;
+        }
+        let head = self.unaligned_head(len);
+        let ((src_head, src), (dst_head, dst)) = (src.split_at(head), dst.split_at_mut(head));
+        self.descramble_ref_into(src_head, dst_head);
+        let first = self.next_slot() / 8;
+
+        let (mut before, mut a_top) = self.descramble_start(first);
+        let (done, src_tail, dst_tail) =
+            for_each_word_into(src, dst, &mut before, |chunk, out, word| {
+                let (plain, top) = descramble_word(load(chunk), word, a_top);
+                store(out, plain);
+                a_top = top;
+            });
+        self.descramble_finish(first, done, &before, a_top);
+        self.descramble_ref_into(src_tail, dst_tail);
+    }
+
+    /// The fast descrambler's start: for each ring word from word slot
+    /// `first` on, oldest first, the `A` of the bytes one back (see
+    /// [`State::descramble`]), and the `A` of the newest ring byte.
+    #[inline(always)]
+    fn descramble_start(&self, first: usize) -> ([u64; 8], u64) {
         let mut before = self.ring_words(first);
         // `A` of the byte before the oldest one is 0 by definition of `A`;
         // from then on, `a_top` is `A` of the newest byte.
@@ -179,10 +229,13 @@ impl State {
             *word = (a << 8) | a_top;
             a_top = a >> 56;
         }
-        let (done, tail) = for_each_word(rest, &mut before, |chunk, word| {
-            a_top = descramble_word(chunk, word, a_top);
-        });
+        (before, a_top)
+    }
 
+    /// The fast descrambler's end: the ring rebuilt from `before` after
+    /// `done` words of a last, partial ring of words, and `a_top`.
+    #[inline(always)]
+    fn descramble_finish(&mut self, first: usize, done: usize, before: &[u64; 8], a_top: u64) {
         // Back to plaintext: `A` of a word is its `before` shifted down one
         // byte, topped with the low byte of the next word's `before`.
         let mut ring = [0u64; 8];
@@ -201,8 +254,6 @@ impl State {
         // newest byte XOR `A` of the byte before the oldest.
         self.x = (a_top ^ before[done % 8]) as u8;
         self.set_next_slot((first + done) * 8);
-
-        self.descramble_ref(tail);
     }
 
     /// The start of both fast paths: a buffer too short for them goes
@@ -298,6 +349,42 @@ fn for_each_word<'a>(
     (done, rest)
 }
 
+/// [`for_each_word`] for a source and a destination of the same length:
+/// `step` gets each word of `src`, the word of `dst` at the same place and
+/// the ring word.  Returns how many words the last, partial ring had and
+/// the bytes of both after the last whole word.
+#[inline(always)]
+fn for_each_word_into<'a, 'b>(
+    src: &'a [u8],
+    dst: &'b mut [u8],
+    ring: &mut [u64; 8],
+    mut step: impl FnMut(&[u8], &mut [u8], &mut u64),
+) -> (usize, &'a [u8], &'b mut [u8]) {
+    let (mut rings, mut rings_out) = (src.chunks_exact(RING_LEN), dst.chunks_exact_mut(RING_LEN));
+    for (block, block_out) in (&mut rings).zip(&mut rings_out) {
+        let words = block.as_chunks::<8>().0.iter();
+        let words_out = block_out.as_chunks_mut::<8>().0.iter_mut();
+        for ((chunk, out), word) in words.zip(words_out).zip(ring.iter_mut()) {
+            step(chunk, out, word);
+        }
+    }
+    // As in `for_each_word`: a copy for the remaining words.
+    let (words, rest) = rings.remainder().as_chunks::<8>();
+    let (words_out, rest_out) = rings_out.into_remainder().as_chunks_mut::<8>();
+    let mut tail_ring = *ring;
+    let mut done = 0;
+    for ((chunk, out), word) in words
+        .iter()
+        .zip(words_out.iter_mut())
+        .zip(tail_ring.iter_mut())
+    {
+        step(chunk, out, word);
+        done += 1;
+    }
+    *ring = tail_ring;
+    (done, rest, rest_out)
+}
+
 #[inline(always)]
 fn scramble_word(chunk: &mut [u8], old: &mut u64, x: u64) -> u64 {
     let w = load(chunk);
@@ -307,21 +394,20 @@ fn scramble_word(chunk: &mut [u8], old: &mut u64, x: u64) -> u64 {
     x ^ (s >> 56)
 }
 
-/// Descrambles the word in `chunk`, given in `before` the `A` of the
-/// bytes 65 back, which it replaces with the `A` of the bytes 1 back, and
-/// `a_top`, the `A` of the byte before the word; returns the `A` of the
-/// word's last byte.
+/// Descrambles the word `c`, given in `before` the `A` of the bytes 65
+/// back, which it replaces with the `A` of the bytes 1 back, and `a_top`,
+/// the `A` of the byte before the word; returns the plaintext word and the
+/// `A` of the word's last byte.
 #[inline(always)]
-fn descramble_word(chunk: &mut [u8], before: &mut u64, a_top: u64) -> u64 {
-    let a = load(chunk) ^ *before;
+fn descramble_word(c: u64, before: &mut u64, a_top: u64) -> (u64, u64) {
+    let a = c ^ *before;
     // `(a << 8) | a_top` and `a >> 56` from one rotation: written as two
     // shifts, the compiler fuses them across words into x86 funnel shifts
     // (`shrd`), which are slow on recent AMD cores.
     let rotated = a.rotate_left(8);
     let shifted = (rotated & !0xff) | a_top;
-    store(chunk, a ^ shifted);
     *before = shifted;
-    rotated & 0xff
+    (a ^ shifted, rotated & 0xff)
 }
 
 // `load` and `store` avoid `copy_from_slice`, which the kernel's `core`

@@ -1,5 +1,6 @@
 //! Throughput of the reference and fast paths, scrambling and
-//! descrambling, against `copy_from_slice` of the same size; and beside
+//! descrambling, against `copy_from_slice` of the same size; the rx
+//! path's copy and descramble in two passes and in one; and beside
 //! them what protects a stream for real: the hardened mode's keystream
 //! (`src/hardened.rs` over RustCrypto's `chacha20`) and the AEADs a TLS
 //! stack would use, AES-128-GCM and ChaCha20-Poly1305 from `ring`.
@@ -37,10 +38,12 @@ enum Case {
     Hardened,
     Aes128Gcm,
     ChaCha20Poly1305,
+    CopyThenDescramble,
+    DescrambleInto,
 }
 
 impl Case {
-    const ALL: [Case; 8] = [
+    const ALL: [Case; 10] = [
         Case::Memcpy,
         Case::ScrambleRef,
         Case::ScrambleFast,
@@ -49,6 +52,8 @@ impl Case {
         Case::Hardened,
         Case::Aes128Gcm,
         Case::ChaCha20Poly1305,
+        Case::CopyThenDescramble,
+        Case::DescrambleInto,
     ];
 
     fn name(self) -> &'static str {
@@ -61,6 +66,8 @@ impl Case {
             Case::Hardened => "hardened_keystream",
             Case::Aes128Gcm => "aes128gcm_ring",
             Case::ChaCha20Poly1305 => "chacha20poly1305_ring",
+            Case::CopyThenDescramble => "copy_then_descramble",
+            Case::DescrambleInto => "descramble_into",
         }
     }
 }
@@ -109,6 +116,11 @@ impl Bench {
             Case::ScrambleFast => self.state.scramble(buf),
             Case::DescrambleRef => self.state.descramble_ref(buf),
             Case::DescrambleFast => self.state.descramble(buf),
+            Case::CopyThenDescramble => {
+                buf.copy_from_slice(black_box(&self.src));
+                self.state.descramble(buf);
+            }
+            Case::DescrambleInto => self.state.descramble_into(black_box(&self.src), buf),
             Case::Hardened => {
                 Keystream::new(&RustCrypto, &[0x42; 32]).apply(self.offset, buf);
                 self.offset += buf.len() as u64;
@@ -220,6 +232,14 @@ fn print_summary(sizes: &[(usize, &str)]) {
             aes / scr,
             chacha / scr,
         );
+    }
+    println!();
+    println!("The rx copy: copy, then descramble the copy (two passes), against descramble_into (one pass)");
+    println!("{:>6} | {:>8} {:>8} {:>7}", "size", "two", "one", "one/two");
+    for &(len, label) in sizes {
+        let [two, one] = [Case::CopyThenDescramble, Case::DescrambleInto]
+            .map(|case| gigabytes_per_second(case, len));
+        println!("{label:>6} | {two:>8.2} {one:>8.2} {:>6.2}x", one / two);
     }
 }
 

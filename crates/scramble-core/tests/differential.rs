@@ -119,15 +119,21 @@ proptest! {
     }
 
     #[test]
+    fn one_pass_descramble_matches_ref(
+        seed in seed(), prefix in prop::collection::vec(any::<u8>(), 0..70),
+        data in data(), sizes in chunk_sizes(),
+    ) {
+        assert_paths_agree(&seed, &prefix, &data, &sizes, |_| Path::Into, true)?;
+    }
+
+    #[test]
     fn mixed_paths_on_one_stream_match_ref(
         seed in seed(), prefix in prop::collection::vec(any::<u8>(), 0..70),
         data in data(), sizes in chunk_sizes(),
-        fast_chunks in prop::collection::vec(any::<bool>(), 1..16),
+        paths in prop::collection::vec(0..3usize, 1..16),
         descramble in any::<bool>(),
     ) {
-        let path_of = |i: usize| {
-            if fast_chunks[i % fast_chunks.len()] { Path::Fast } else { Path::Ref }
-        };
+        let path_of = |i: usize| [Path::Fast, Path::Ref, Path::Into][paths[i % paths.len()]];
         assert_paths_agree(&seed, &prefix, &data, &sizes, path_of, descramble)?;
     }
 

@@ -91,6 +91,10 @@ pub fn seed_via_hmac_crate(sender_key: u64, receiver_key: u64) -> [u8; SEED_LEN]
 pub enum Path {
     Fast,
     Ref,
+    /// Descrambling from a copy of the chunk into the chunk
+    /// (`State::descramble_into`, the rx path's one pass); scrambling as
+    /// `Fast`.
+    Into,
 }
 
 impl Path {
@@ -98,7 +102,7 @@ impl Path {
 
     pub fn scramble(self, state: &mut State, buf: &mut [u8]) {
         match self {
-            Path::Fast => state.scramble(buf),
+            Path::Fast | Path::Into => state.scramble(buf),
             Path::Ref => state.scramble_ref(buf),
         }
     }
@@ -107,6 +111,10 @@ impl Path {
         match self {
             Path::Fast => state.descramble(buf),
             Path::Ref => state.descramble_ref(buf),
+            Path::Into => {
+                let src = buf.to_vec();
+                state.descramble_into(&src, buf);
+            }
         }
     }
 }
